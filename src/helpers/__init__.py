@@ -1,0 +1,1 @@
+"""Tuning Lab helpers: the plumbing shared by the notebooks."""

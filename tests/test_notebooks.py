@@ -1,0 +1,68 @@
+"""Every notebook: static checks, then a real papermill execution in the smoke profile."""
+
+import json
+import re
+
+import pytest
+
+from helpers import curriculum
+from helpers.colab import colab_badge, setup_cell_source
+from helpers.report import load_results, repo_root
+
+NOTEBOOKS = curriculum.list_notebooks()
+IDS = [p.stem for p in NOTEBOOKS]
+
+
+def _cells(path):
+    return json.loads(path.read_text())["cells"]
+
+
+def _source(cell):
+    return cell["source"] if isinstance(cell["source"], str) else "".join(cell["source"])
+
+
+def test_the_curriculum_is_not_empty():
+    assert len(NOTEBOOKS) >= 2
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_parameters_cell_holds_profile_and_seed(path):
+    tagged = [c for c in _cells(path) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
+    source = _source(tagged[0])
+    assert re.search(r"^PROFILE = ", source, re.M) and re.search(r"^SEED = ", source, re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_at_least_as_much_explanation_as_code(path):
+    kinds = [c["cell_type"] for c in _cells(path)]
+    assert kinds.count("markdown") >= kinds.count("code")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_outputs_absent_or_from_a_gpu_run_of_this_code(path):
+    assert curriculum.output_problem(path) is None, curriculum.output_problem(path)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_setup_cell_and_colab_badge(path):
+    cells = _cells(path)
+    first_code = next(c for c in cells if c["cell_type"] == "code")
+    assert _source(first_code).startswith(setup_cell_source().rstrip("\n"))
+    assert colab_badge(path.name) in _source(cells[0])
+
+
+def test_readme_lists_every_notebook_with_its_badge():
+    readme = (repo_root() / "README.md").read_text()
+    for path in NOTEBOOKS:
+        assert colab_badge(path.name) in readme, f"README lacks the Colab badge of {path.name}"
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_runs_in_smoke_profile(path, tmp_path, results_tmp):
+    outcome = curriculum.execute(path, tmp_path, {"PROFILE": "smoke"}, timeout_s=600)
+    assert outcome.ok, outcome.error
+    data = load_results(results_tmp / "smoke" / f"{path.stem}.json")
+    assert data["profile"] == "smoke" and data["notebook"] == path.stem
+    assert data["claims"], "a notebook must check at least one claim"

@@ -1,0 +1,81 @@
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from helpers.report import Report, load_results, validate_results
+from helpers.runtime import get_profile
+
+
+def _report(profile="smoke"):
+    return Report("99_example", get_profile(profile), params={"SEED": 0})
+
+
+def test_saved_results_follow_the_contract(results_tmp):
+    report = _report()
+    report.metric("accuracy", np.float32(0.5))
+    report.metric("curve", torch.tensor([1.0, 2.0]))
+    report.claim("goes_up", "accuracy beats chance", observed=0.5, expected="> 0.25", holds=0.5 > 0.25)
+    with report.timer("step"):
+        sum(range(1000))
+    path = report.save()
+    assert path == results_tmp / "smoke" / "99_example.json"
+    data = load_results(path)
+    assert data["metrics"] == {"accuracy": 0.5, "curve": [1.0, 2.0]}
+    assert data["claims"][0] == {"id": "goes_up", "statement": "accuracy beats chance", "observed": 0.5,
+                                 "expected": "> 0.25", "holds": True}
+    assert data["timings"]["step"] >= 0 and "notebook_total_s" in data["timings"]
+    assert data["peak_memory"]["rss_gib"] > 0
+    assert data["environment"]["profile"]["name"] == "smoke" and data["model_id"] == "tiny"
+
+
+def test_non_finite_numbers_survive_as_text(results_tmp):
+    report = _report()
+    report.metric("loss", math.nan)
+    data = json.loads(report.save().read_text())
+    assert data["metrics"]["loss"] == "nan"
+
+
+def test_recording_a_claim_twice_keeps_the_latest(results_tmp):
+    report = _report()
+    report.claim("c", "s", observed=1, expected="2", holds=False)
+    report.claim("c", "s", observed=2, expected="2", holds=True)
+    assert [c.holds for c in report.claims] == [True]
+
+
+def test_enforce_raises_only_where_claims_are_asserted():
+    smoke, cpu = _report("smoke"), _report("cpu")
+    for report in (smoke, cpu):
+        report.claim("bad", "never true", observed=0, expected="1", holds=False)
+    smoke.enforce()
+    with pytest.raises(AssertionError, match="bad"):
+        cpu.enforce()
+
+
+@pytest.mark.parametrize(("broken", "message"), [
+    ({"claims": []}, "lack keys"),
+    ({"claims": [{"id": "x", "statement": "s", "observed": 1, "expected": "e"}]}, "lacks \\['holds'\\]"),
+    ({"claims": [{"id": "x", "statement": "s", "observed": 1, "expected": "e", "holds": "yes"}]}, "must be a bool"),
+])
+def test_validation_names_the_problem(broken, message):
+    good = {k: {} for k in ("params", "metrics", "timings", "peak_memory", "environment")}
+    good.update(notebook="n", profile="smoke", model_id="tiny", claims=[])
+    data = {**good, **broken}
+    if message == "lack keys":
+        del data["metrics"]
+    with pytest.raises(ValueError, match=message):
+        validate_results(data)
+
+
+def test_figures_are_saved_beside_the_results(results_tmp):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    ax.plot([0, 1], [1, 0])
+    path = _report().save_figure(fig, "loss")
+    assert path.is_file() and path.name == "99_example__loss.png"

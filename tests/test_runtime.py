@@ -1,0 +1,57 @@
+import pytest
+import torch
+
+from helpers import runtime
+
+
+def test_auto_profile_follows_cuda(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert runtime.resolve_profile_name("auto") == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert runtime.resolve_profile_name("AUTO") == "gpu"
+
+
+def test_unknown_profile_lists_choices():
+    with pytest.raises(ValueError, match="smoke, cpu, gpu"):
+        runtime.get_profile("laptop")
+
+
+def test_presets_differ_in_scale_and_only_smoke_skips_claims():
+    smoke, cpu, gpu = (runtime.get_profile(n) for n in ("smoke", "cpu", "gpu"))
+    assert smoke.model_id == "tiny" and not smoke.assert_claims
+    assert cpu.assert_claims and gpu.assert_claims
+    assert smoke.train_steps < cpu.train_steps < gpu.train_steps
+
+
+def test_overrides_change_one_knob_and_reject_typos():
+    profile = runtime.get_profile("smoke", train_steps=9)
+    assert profile.train_steps == 9 and profile.name == "smoke"
+    with pytest.raises(TypeError, match="train_stepz"):
+        profile.with_overrides(train_stepz=3)
+
+
+@pytest.mark.parametrize(("capability", "expected"), [((7, 5), torch.float16), ((8, 0), torch.bfloat16),
+                                                      ((9, 0), torch.bfloat16)])
+def test_dtype_follows_gpu_generation(monkeypatch, capability, expected):
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert runtime.pick_dtype(torch.device("cuda")) == expected
+
+
+def test_cpu_uses_fp32_and_no_mixed_precision_flags():
+    assert runtime.pick_dtype(torch.device("cpu")) == torch.float32
+    if not torch.cuda.is_available():
+        assert runtime.precision_flags() == {"bf16": False, "fp16": False}
+
+
+def test_seeding_reproduces_draws():
+    runtime.seed_everything(7)
+    first = torch.rand(3)
+    runtime.seed_everything(7)
+    assert torch.equal(first, torch.rand(3))
+
+
+def test_environment_report_names_versions_and_profile():
+    env = runtime.environment_report(runtime.get_profile("smoke"))
+    assert torch.__version__.startswith(env["packages"]["torch"].split("+")[0])
+    assert env["profile"]["name"] == "smoke"
+    assert env["device"] in ("cpu", "cuda") and env["cpu_count"] >= 1
