@@ -25,7 +25,7 @@ def test_saved_results_follow_the_contract(results_tmp):
     data = load_results(path)
     assert data["metrics"] == {"accuracy": 0.5, "curve": [1.0, 2.0]}
     assert data["claims"][0] == {"id": "goes_up", "statement": "accuracy beats chance", "observed": 0.5,
-                                 "expected": "> 0.25", "holds": True}
+                                 "expected": "> 0.25", "holds": True, "enforced": True}
     assert data["timings"]["step"] >= 0 and "notebook_total_s" in data["timings"]
     assert data["peak_memory"]["rss_gib"] > 0
     assert data["environment"]["profile"]["name"] == "smoke" and data["model_id"] == "tiny"
@@ -49,8 +49,10 @@ def test_enforce_raises_only_where_claims_are_asserted():
     smoke, cpu = _report("smoke"), _report("cpu")
     for report in (smoke, cpu):
         report.claim("bad", "never true", observed=0, expected="1", holds=False)
+    cpu.claim("paper", "a published effect, checked at small scale", observed=0, expected="1", holds=False,
+              enforced=False)
     smoke.enforce()
-    with pytest.raises(AssertionError, match="bad"):
+    with pytest.raises(AssertionError, match="\\['bad'\\]"):
         cpu.enforce()
 
 

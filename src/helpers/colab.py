@@ -20,8 +20,8 @@ import sys
 
 if "google.colab" in sys.modules:
     if not os.path.isdir("{colab_dir}"):
-        subprocess.run(["git", "clone", "--depth", "1", "--branch", "{branch}", "{repo}", "{colab_dir}"],
-                       check=True)
+        subprocess.run(["git", "clone", "--depth", "1", "--branch", "{branch}", "{repo}",
+                        "{colab_dir}"], check=True)
         subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-e", "{colab_dir}"], check=True)
     sys.path.insert(0, "{colab_dir}/src")
     os.chdir("{colab_dir}/notebooks")

@@ -136,6 +136,12 @@ def _fmt(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _verdict(claim: dict[str, Any]) -> str:
+    if claim["holds"]:
+        return "held"
+    return "**did not hold**" if claim.get("enforced", True) else "**not replicated at this scale**"
+
+
 def write_summary(profile: str, outcomes: dict[str, RunOutcome], out_dir: Path) -> Path:
     """Write ``SUMMARY.md``: per notebook its claims and whether they held, key metrics, time, memory."""
     lines = [f"# Tuning Lab run summary: profile `{profile}`", ""]
@@ -156,7 +162,7 @@ def write_summary(profile: str, outcomes: dict[str, RunOutcome], out_dir: Path) 
             lines.append(f"| {notebook} | {run} | {held}/{len(data['claims'])} | {wall} | "
                          f"{mem.get('rss_gib', '-')} | {mem.get('cuda_allocated_gib', '-')} |")
             details += [f"## {notebook}", ""]
-            details += [f"- {'held' if c['holds'] else '**did not hold**'}: `{c['id']}`: {c['statement']} "
+            details += [f"- {_verdict(c)}: `{c['id']}`: {c['statement']} "
                         f"(observed {_fmt(c['observed'])}; expected {c['expected']})" for c in data["claims"]]
             details += ["", "| metric | value |", "|---|---|"]
             details += [f"| {k} | {_fmt(v)} |" for k, v in list(data["metrics"].items())[:12]]
