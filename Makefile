@@ -32,7 +32,7 @@ run: $(INSTALLED)
 	$(BIN)/python -m helpers.curriculum run --profile $(PROFILE) $(if $(NB),--nb $(NB))
 
 lint: $(INSTALLED)
-	$(BIN)/ruff check src tests notebooks benchmarks data/build
+	$(BIN)/ruff check .
 
 test: lint
 	$(BIN)/python -m pytest -q
