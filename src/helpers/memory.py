@@ -66,10 +66,24 @@ def saved_activations(model: torch.nn.Module) -> Iterator[SavedTensors]:
         yield tally
 
 
+_peak_before_resets = 0  # the highest CUDA peak seen before cuda_peak() reset the counter
+
+
 def cuda_peak(fn: Callable[[], Any]) -> tuple[Any, int]:
-    """Run ``fn`` and return its result with the peak CUDA memory allocated meanwhile (bytes)."""
+    """Run ``fn`` and return its result with the peak CUDA memory allocated meanwhile (bytes).
+
+    Measuring one block means resetting torch's peak counter; the peak before the reset is kept, so
+    :func:`cuda_peak_so_far` still reports the process-wide maximum afterwards.
+    """
+    global _peak_before_resets
     torch.cuda.synchronize()
+    _peak_before_resets = max(_peak_before_resets, torch.cuda.max_memory_allocated())
     torch.cuda.reset_peak_memory_stats()
     result = fn()
     torch.cuda.synchronize()
     return result, torch.cuda.max_memory_allocated()
+
+
+def cuda_peak_so_far() -> int:
+    """The highest CUDA memory allocated by this process, across :func:`cuda_peak` resets (bytes)."""
+    return max(_peak_before_resets, torch.cuda.max_memory_allocated())

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from helpers.memory import cuda_peak_so_far
 from helpers.runtime import Profile, environment_report
 
 REQUIRED_KEYS = ("notebook", "profile", "model_id", "params", "metrics", "claims", "timings",
@@ -133,7 +134,7 @@ class Report:
         """Peak process RSS and, on GPU, the peak memory torch allocated and reserved."""
         peak = {"rss_gib": round(rss_peak_gib(), 3)}
         if torch.cuda.is_available():
-            peak["cuda_allocated_gib"] = round(torch.cuda.max_memory_allocated() / 2**30, 3)
+            peak["cuda_allocated_gib"] = round(cuda_peak_so_far() / 2**30, 3)
             peak["cuda_reserved_gib"] = round(torch.cuda.max_memory_reserved() / 2**30, 3)
         return peak
 
