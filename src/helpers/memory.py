@@ -75,13 +75,18 @@ def cuda_peak(fn: Callable[[], Any]) -> tuple[Any, int]:
     Measuring one block means resetting torch's peak counter; the peak before the reset is kept, so
     :func:`cuda_peak_so_far` still reports the process-wide maximum afterwards.
     """
+    reset_cuda_peak()
+    result = fn()
+    torch.cuda.synchronize()
+    return result, torch.cuda.max_memory_allocated()
+
+
+def reset_cuda_peak() -> None:
+    """Start a new peak measurement, remembering the old peak for :func:`cuda_peak_so_far`."""
     global _peak_before_resets
     torch.cuda.synchronize()
     _peak_before_resets = max(_peak_before_resets, torch.cuda.max_memory_allocated())
     torch.cuda.reset_peak_memory_stats()
-    result = fn()
-    torch.cuda.synchronize()
-    return result, torch.cuda.max_memory_allocated()
 
 
 def cuda_peak_so_far() -> int:

@@ -1,0 +1,282 @@
+"""Training recipes: profile + hardware + task -> TRL configs, fast document-isolated packing, measurements.
+
+Three ways to batch SFT data, the choice that decides throughput more than anything else:
+
+- ``"none"``: one example per row, padded to the longest in the batch. Simple; pads waste compute.
+- ``"wrapped"``: examples concatenated and cut into full rows. No padding, plain causal attention,
+  so a token can attend to the end of the *previous* document in its row.
+- ``"isolated"``: examples packed best-fit into rows without padding (TRL's ``bfd``), positions
+  restarting at every document, and an attention kernel that only looks inside each document.
+
+For ``"isolated"`` we register an attention implementation, ``tl_varlen``, that reads document
+boundaries from ``position_ids`` and calls PyTorch's variable-length flash attention on GPU
+(``torch.nn.attention.varlen``), or loops over documents with ``scaled_dot_product_attention``
+on CPU. Measured on one H100 with a raw training loop over the 135M architecture (bf16 autocast,
+32k tokens a step): plain causal ``sdpa`` on wrapped rows 132k tokens/s, ``tl_varlen`` on packed
+rows 115k tokens/s, and ``sdpa`` with the dense block mask transformers builds for packed positions
+62k tokens/s. Packed and separately run documents gave the same logits up to bf16 rounding.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from transformers import TrainerCallback
+
+from helpers.memory import reset_cuda_peak
+from helpers.runtime import Profile, pick_device, precision_flags
+
+PACKING_MODES = ("none", "wrapped", "isolated")
+LOSS_MODES = ("assistant", "completion", "full")
+VARLEN_ATTENTION = "tl_varlen"
+
+
+# ---------------------------------------------------------------- document-isolated attention
+
+
+def document_boundaries(position_ids: torch.Tensor) -> torch.Tensor:
+    """Cumulative start offsets (int32, with the total length appended) of the documents in a packed row.
+
+    A packed row restarts its positions at 0 for each document, so every 0 starts one.
+    """
+    flat = position_ids.reshape(-1)
+    starts = torch.nonzero(flat == 0).flatten()
+    if starts.numel() == 0 or starts[0] != 0:
+        starts = torch.cat([starts.new_zeros(1), starts])
+    total = starts.new_tensor([flat.numel()])
+    return torch.cat([starts, total]).to(torch.int32)
+
+
+def _varlen_kernel() -> Any | None:
+    """PyTorch's variable-length flash attention, when this build has it (2.10 and newer)."""
+    try:
+        from torch.nn.attention.varlen import varlen_attn
+    except ImportError:
+        return None
+    return varlen_attn
+
+
+def _causal_kwargs(kernel: Any) -> dict[str, Any]:
+    """Ask the kernel for causal attention; its argument for that changed between releases."""
+    params = inspect.signature(kernel).parameters
+    return {"is_causal": True} if "is_causal" in params else {"window_size": (-1, 0)}
+
+
+def _per_document_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu: list[int],
+                       scale: float | None) -> torch.Tensor:
+    """Reference path: causal attention over each document separately. q is (H, T, D)."""
+    outs = [F.scaled_dot_product_attention(q[:, a:b], k[:, a:b], v[:, a:b], is_causal=True, scale=scale,
+                                           enable_gqa=k.shape[0] != q.shape[0])
+            for a, b in zip(cu[:-1], cu[1:], strict=True)]
+    return torch.cat(outs, dim=1)
+
+
+def varlen_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                     attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
+                     position_ids: torch.Tensor | None = None, **kwargs: Any) -> tuple[torch.Tensor, None]:
+    """Attention for a padding-free packed batch: (1, heads, tokens, dim) in, (1, tokens, heads, dim) out.
+
+    Anything that is not such a batch (several rows, no positions) goes to the ordinary sdpa path,
+    so generation and evaluation with this model keep working.
+    """
+    if position_ids is None or query.shape[0] != 1:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
+                                      scaling=scaling, **kwargs)
+    cu = document_boundaries(position_ids)
+    kernel = _varlen_kernel()
+    if query.is_cuda and kernel is not None:
+        # Flash kernels take 16-bit inputs only; rotary embeddings may have promoted q and k to fp32.
+        half = value.dtype if value.dtype in (torch.float16, torch.bfloat16) else torch.bfloat16
+        q, k, v = (t[0].transpose(0, 1).to(half) for t in (query, key, value))  # (tokens, heads, dim)
+        if k.shape[1] != q.shape[1]:  # grouped-query attention: give every query head its key/value head
+            groups = q.shape[1] // k.shape[1]
+            k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
+        longest = int((cu[1:] - cu[:-1]).max())
+        out = kernel(q, k, v, cu, cu, longest, longest, scale=scaling, **_causal_kwargs(kernel))
+        return out.to(query.dtype).unsqueeze(0), None
+    out = _per_document_sdpa(query[0], key[0], value[0], cu.tolist(), scaling)
+    return out.transpose(0, 1).unsqueeze(0), None
+
+
+def register_varlen_attention() -> str:
+    """Make ``attn_implementation="tl_varlen"`` available to transformers models; returns the name."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, flash_attention_mask
+
+    AttentionInterface.register(VARLEN_ATTENTION, varlen_attention)
+    # Like flash attention, no dense mask is needed: boundaries come from the positions.
+    ALL_MASK_ATTENTION_FUNCTIONS.register(VARLEN_ATTENTION, flash_attention_mask)
+    return VARLEN_ATTENTION
+
+
+def attention_for(packing: str) -> str:
+    """The attention implementation a packing mode needs."""
+    if packing not in PACKING_MODES:
+        raise ValueError(f"packing must be one of {PACKING_MODES}, got {packing!r}")
+    return register_varlen_attention() if packing == "isolated" else "sdpa"
+
+
+# ---------------------------------------------------------------- configs
+
+
+def sft_config(profile: Profile, output_dir: str | Path, *, packing: str = "none", loss: str = "assistant",
+               **overrides: Any) -> Any:
+    """An ``SFTConfig`` for this profile and hardware; ``overrides`` win over everything.
+
+    CPU runs switch off bf16 autocast (about 8x slower there) and gradient checkpointing; GPU runs
+    use bf16 or fp16 by hardware. ``loss`` picks what is trained: ``assistant`` (conversations, via
+    the template's generation markers), ``completion`` (prompt/completion rows) or ``full``.
+    """
+    from trl import SFTConfig
+
+    if loss not in LOSS_MODES:
+        raise ValueError(f"loss must be one of {LOSS_MODES}, got {loss!r}")
+    attention_for(packing)  # validates the mode
+    device = pick_device()
+    args: dict[str, Any] = dict(
+        output_dir=str(output_dir), max_steps=profile.train_steps, per_device_train_batch_size=profile.batch_size,
+        learning_rate=profile.learning_rate, max_length=profile.max_length, lr_scheduler_type="cosine",
+        warmup_steps=max(1, profile.train_steps // 20), logging_steps=max(1, profile.train_steps // 50),
+        save_strategy="no", report_to="none", seed=0, dataloader_num_workers=0,
+        activation_checkpointing=False, include_num_input_tokens_seen="non_padding",
+        use_cpu=device.type == "cpu", **precision_flags(device),
+        packing=packing != "none", assistant_only_loss=loss == "assistant",
+        completion_only_loss={"assistant": None, "completion": True, "full": False}[loss],
+    )
+    if packing == "wrapped":
+        args.update(packing_strategy="wrapped", padding_free=False)
+    elif packing == "isolated":
+        args.update(packing_strategy="bfd", padding_free=True)
+    args.update(overrides)
+    return SFTConfig(**args)
+
+
+def lora_config(r: int = 16, alpha: int | None = None, targets: str | list[str] = "all-linear",
+                dropout: float = 0.0) -> Any:
+    """LoRA on every linear layer by default; alpha = 2r keeps the update scale steady across ranks."""
+    from peft import LoraConfig
+
+    return LoraConfig(r=r, lora_alpha=alpha or 2 * r, target_modules=targets, lora_dropout=dropout,
+                      task_type="CAUSAL_LM")
+
+
+def prompt_tuning_config(n_virtual_tokens: int, init_text: str, tokenizer_path: str | Path) -> Any:
+    """Prompt tuning initialised from a text, which trains far more stably than random vectors."""
+    from peft import PromptTuningConfig, PromptTuningInit
+
+    return PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=n_virtual_tokens,
+                              prompt_tuning_init=PromptTuningInit.TEXT, prompt_tuning_init_text=init_text,
+                              tokenizer_name_or_path=str(tokenizer_path))
+
+
+def sft_trainer(model: Any, tokenizer: Any, train_dataset: Any, args: Any, peft_config: Any = None,
+                **kwargs: Any) -> Any:
+    """An ``SFTTrainer`` whose model uses the attention its packing mode needs.
+
+    Padding-free packing is only correct with attention that respects document boundaries, so the
+    model is switched to ``tl_varlen`` whenever ``args.padding_free`` is set.
+    """
+    from trl import SFTTrainer
+
+    if args.padding_free:
+        model.set_attn_implementation(register_varlen_attention())
+    return SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tokenizer,
+                      peft_config=peft_config, **kwargs)
+
+
+# ---------------------------------------------------------------- running and measuring
+
+
+class StepTimes(TrainerCallback):
+    """Wall time of every optimizer step, so warm-up (compilation, allocator growth) can be excluded."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self._start = 0.0
+
+    def on_step_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self._start = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self.times.append(time.perf_counter() - self._start)
+
+
+@dataclass
+class TrainResult:
+    """What one training run cost and how its loss went."""
+
+    name: str
+    steps: int
+    seconds: float
+    tokens: int
+    tokens_per_s: float
+    steady_tokens_per_s: float
+    peak_cuda_gib: float | None
+    losses: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def final_loss(self) -> float:
+        return self.losses[-1][1] if self.losses else float("nan")
+
+    def summary(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["final_loss"] = self.final_loss
+        return data
+
+
+def run_training(trainer: Any, name: str = "train", report: Any = None) -> TrainResult:
+    """Train, and measure wall time, non-padding tokens/s (overall and after the first steps), peak memory.
+
+    With a :class:`helpers.report.Report` the result lands in its metrics under ``name``.
+    """
+    timer = StepTimes()
+    trainer.add_callback(timer)
+    if torch.cuda.is_available():
+        reset_cuda_peak()
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    tokens = int(trainer.state.num_input_tokens_seen)
+    steps = len(timer.times)
+    warm = max(1, steps // 5)  # skip the first fifth: compilation and allocator warm-up
+    steady_time = sum(timer.times[warm:])
+    per_step_tokens = tokens / steps if steps else 0
+    losses = [(int(e["step"]), float(e["loss"])) for e in trainer.state.log_history if "loss" in e]
+    result = TrainResult(
+        name=name, steps=steps, seconds=seconds, tokens=tokens, tokens_per_s=tokens / seconds if seconds else 0.0,
+        steady_tokens_per_s=per_step_tokens * (steps - warm) / steady_time if steady_time > 0 else 0.0,
+        peak_cuda_gib=torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
+        losses=losses)
+    if report is not None:
+        report.metric(name, result.summary())
+        report.timings[f"{name}_s"] = round(seconds, 3)
+    return result
+
+
+def plot_losses(results: list[TrainResult], ax: Any = None, title: str = "training loss") -> Any:
+    """Loss curves of several runs on one axis (matplotlib imported lazily)."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.5))
+    for result in results:
+        if result.losses:
+            steps, values = zip(*result.losses, strict=True)
+            ax.plot(steps, values, label=result.name)
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title)
+    ax.legend()
+    return ax

@@ -1,0 +1,82 @@
+import torch
+
+from helpers import train
+from helpers.models import load_model
+from helpers.runtime import get_profile
+
+
+def _packed_vs_separate(model, docs):
+    """Logits of documents packed into one row (positions restarting) and of each run on its own."""
+    ids = torch.cat(docs).unsqueeze(0)
+    positions = torch.cat([torch.arange(len(d)) for d in docs]).unsqueeze(0)
+    with torch.no_grad():
+        packed = model(input_ids=ids, position_ids=positions).logits[0]
+        alone = torch.cat([model(input_ids=d.unsqueeze(0)).logits[0] for d in docs])
+    return packed, alone
+
+
+def test_boundaries_come_from_position_restarts():
+    positions = torch.tensor([[0, 1, 2, 0, 1, 0, 1, 2, 3]])
+    assert train.document_boundaries(positions).tolist() == [0, 3, 5, 9]
+
+
+def test_isolated_attention_matches_documents_run_separately():
+    model, _ = load_model("tiny")
+    model.set_attn_implementation(train.register_varlen_attention())
+    generator = torch.Generator().manual_seed(0)
+    docs = [torch.randint(3, 1000, (n,), generator=generator) for n in (5, 9, 3)]
+    packed, alone = _packed_vs_separate(model, docs)
+    assert torch.allclose(packed, alone, atol=1e-5)
+
+
+def test_plain_causal_attention_leaks_across_documents():
+    """The failure the isolated mode prevents: with sdpa, later documents see earlier ones."""
+    model, _ = load_model("tiny")
+    model.set_attn_implementation("sdpa")
+    generator = torch.Generator().manual_seed(0)
+    docs = [torch.randint(3, 1000, (n,), generator=generator) for n in (5, 9)]
+    ids = torch.cat(docs).unsqueeze(0)
+    with torch.no_grad():
+        wrapped = model(input_ids=ids).logits[0]  # one long causal sequence, as "wrapped" packing trains
+    _, alone = _packed_vs_separate(model, docs)
+    assert torch.allclose(wrapped[:5], alone[:5], atol=1e-5)  # the first document is unaffected
+    assert not torch.allclose(wrapped[5:], alone[5:], atol=1e-3)  # the second one attends to the first
+
+
+def test_config_follows_profile_hardware_and_mode(tmp_path):
+    profile = get_profile("smoke")
+    args = train.sft_config(profile, tmp_path, packing="isolated", loss="assistant")
+    assert args.max_steps == profile.train_steps and args.per_device_train_batch_size == profile.batch_size
+    assert args.packing and args.padding_free and args.packing_strategy == "bfd" and args.assistant_only_loss
+    if not torch.cuda.is_available():
+        assert not args.bf16 and not args.fp16 and args.use_cpu
+    wrapped = train.sft_config(profile, tmp_path, packing="wrapped", loss="completion", learning_rate=3e-2)
+    assert wrapped.packing_strategy == "wrapped" and not wrapped.padding_free and wrapped.completion_only_loss
+    assert wrapped.learning_rate == 3e-2
+
+
+def test_unknown_modes_are_rejected(tmp_path):
+    import pytest
+
+    with pytest.raises(ValueError, match="packing must be one of"):
+        train.sft_config(get_profile("smoke"), tmp_path, packing="tight")
+    with pytest.raises(ValueError, match="loss must be one of"):
+        train.sft_config(get_profile("smoke"), tmp_path, loss="prompt")
+
+
+def test_isolated_packing_trains_end_to_end_and_is_measured(tmp_path, results_tmp):
+    from datasets import Dataset
+
+    from helpers.report import Report
+
+    model, tokenizer = load_model("tiny")
+    chats = [[{"role": "user", "content": f"What is {a} plus {a}?"}, {"role": "assistant", "content": str(2 * a)}]
+             for a in range(12)]
+    dataset = Dataset.from_list([{"messages": c} for c in chats])
+    profile = get_profile("smoke")
+    args = train.sft_config(profile, tmp_path, packing="isolated", loss="assistant", max_steps=3, logging_steps=1)
+    report = Report("99_train", profile)
+    result = train.run_training(train.sft_trainer(model, tokenizer, dataset, args), "sft", report)
+    assert model.config._attn_implementation == train.VARLEN_ATTENTION
+    assert result.steps == 3 and result.tokens > 0 and len(result.losses) == 3
+    assert report.metrics["sft"]["tokens"] == result.tokens and result.tokens_per_s > 0
