@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from helpers.synth import instructions
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 BUILD = DATA / "build"
@@ -37,26 +39,6 @@ DEFECT_CLASSES = {
     "wrong_answer",
     "truncated",
     "prompt_injection",
-}
-# Local copy of the constraint table in the shared contract: type -> {param: python type}.
-CONSTRAINT_SCHEMA: dict[str, dict[str, type]] = {
-    "lowercase": {},
-    "uppercase": {},
-    "min_words": {"n": int},
-    "max_words": {"n": int},
-    "min_sentences": {"n": int},
-    "max_sentences": {"n": int},
-    "bullets_exact": {"n": int},
-    "include_words": {"words": list},
-    "exclude_words": {"words": list},
-    "json": {},
-    "json_keys": {"keys": list},
-    "starts_with": {"text": str},
-    "ends_with": {"text": str},
-    "no_commas": {},
-    "quoted": {},
-    "numbered_exact": {"n": int},
-    "max_chars": {"n": int},
 }
 # For parameterless types: a word the prompt must use to tell the model about the constraint.
 CONSTRAINT_CUES = {
@@ -350,36 +332,6 @@ def test_raw_dump_depends_on_seed(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 
 
-def schema_errors(constraint: dict) -> list[str]:
-    """Problems of one constraint against the local copy of the contract's table."""
-    ctype = constraint.get("type")
-    if ctype not in CONSTRAINT_SCHEMA:
-        return [f"unknown type {ctype!r}"]
-    params = CONSTRAINT_SCHEMA[ctype]
-    errors = [f"unexpected keys {sorted(set(constraint) - set(params) - {'type'})}"] if (
-        set(constraint) - set(params) - {"type"}
-    ) else []
-    for name, kind in params.items():
-        value = constraint.get(name)
-        if kind is int and not (isinstance(value, int) and not isinstance(value, bool) and value > 0):
-            errors.append(f"{name} must be a positive int")
-        if kind is str and not (isinstance(value, str) and value.strip()):
-            errors.append(f"{name} must be a non-empty string")
-        if kind is list and not (
-            isinstance(value, list) and value and all(isinstance(v, str) and v.strip() for v in value)
-        ):
-            errors.append(f"{name} must be a non-empty list of strings")
-    return errors
-
-
-def test_schema_check_rejects_bad_constraints():
-    assert schema_errors({"type": "max_words", "n": 40}) == []
-    assert schema_errors({"type": "max_words"})
-    assert schema_errors({"type": "shout"})
-    assert schema_errors({"type": "include_words", "words": []})
-    assert schema_errors({"type": "lowercase", "n": 3})
-
-
 def test_eval_rows_and_schema(evals):
     assert len(evals) >= 160
     ids = [row["id"] for row in evals]
@@ -389,11 +341,12 @@ def test_eval_rows_and_schema(evals):
         assert row["prompt"].strip() and row["category"].strip(), row["id"]
         assert 1 <= len(row["constraints"]) <= 3, row["id"]
         for constraint in row["constraints"]:
-            assert schema_errors(constraint) == [], (row["id"], constraint)
+            instructions.validate_constraint(constraint)  # raises, naming the problem
+        assert instructions.compatible([c["type"] for c in row["constraints"]]), row["id"]
         types = [c["type"] for c in row["constraints"]]
         assert len(types) == len(set(types)), row["id"]
     counts = Counter(c["type"] for row in evals for c in row["constraints"])
-    assert set(counts) == set(CONSTRAINT_SCHEMA)
+    assert set(counts) == set(instructions.CONSTRAINT_PARAMS)
     assert min(counts.values()) >= 8, counts
 
 
@@ -451,13 +404,6 @@ def test_eval_constraints_are_compatible(evals):
                 if key in types:
                     assert not banned & set(re.findall(r"\w+", by_type[key]["text"].lower())), row["id"]
 
-
-def test_eval_constraints_pass_the_project_validator(evals):
-    instructions = pytest.importorskip("helpers.synth.instructions")
-    for row in evals:
-        for constraint in row["constraints"]:
-            instructions.validate_constraint(constraint)
-        assert instructions.compatible([c["type"] for c in row["constraints"]]), row["id"]
 
 
 # ---------------------------------------------------------------------------------------------------
