@@ -69,6 +69,7 @@ def test_stamping_refuses_other_code_and_non_gpu_runs(tmp_path):
 def test_summary_lists_claims_metrics_and_failures(results_tmp, tmp_path):
     report = Report("05_example", get_profile("smoke"))
     report.metric("throughput", 123.456)
+    report.metric("answer", "line one\nline | two")
     report.claim("fast", "it is fast", observed=1, expected="> 0", holds=True)
     report.claim("small", "it is small", observed=9, expected="< 1", holds=False)
     report.save()
@@ -77,6 +78,7 @@ def test_summary_lists_claims_metrics_and_failures(results_tmp, tmp_path):
     text = curriculum.write_summary("smoke", outcomes, tmp_path).read_text()
     assert "| 05_example | ok | 1/2 | 3.2 |" in text
     assert "**did not hold**: `small`" in text and "| throughput | 123.5 |" in text
+    assert "| answer | 'line one\\nline \\| two' |" in text  # one table row, whatever the text holds
     assert "| 06_broken | FAILED | no results |" in text and "ValueError: boom" in text
 
 

@@ -132,7 +132,11 @@ def execute(notebook: Path, out_dir: Path, parameters: dict[str, Any], timeout_s
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
-    text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    if isinstance(value, (dict, list)):
+        text = json.dumps(value)
+    else:
+        text = repr(value) if isinstance(value, str) else str(value)
+    text = text.replace("|", "\\|")  # keep markdown tables intact; repr() already escaped newlines
     return text if len(text) <= 60 else text[:57] + "..."
 
 
