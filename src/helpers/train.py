@@ -183,6 +183,9 @@ def sft_trainer(model: Any, tokenizer: Any, train_dataset: Any, args: Any, peft_
 
     Padding-free packing is only correct with attention that respects document boundaries, so the
     model is switched to ``tl_varlen`` whenever ``args.padding_free`` is set.
+
+    Hand each trainer its own freshly loaded model: building a trainer patches the model's
+    ``forward``, and a ``copy.deepcopy`` of a patched model keeps calling the original's forward.
     """
     from trl import SFTTrainer
 
