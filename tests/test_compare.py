@@ -1,5 +1,6 @@
 """Side-by-side measurement helpers: host-memory peaks and drift of prompt-tuned models."""
 
+import mmap
 import time
 
 import numpy as np
@@ -14,11 +15,14 @@ from helpers.train import lora_config, prompt_tuning_config
 
 
 def test_rss_peak_sees_a_temporary_allocation():
+    size = 64 * 2**20
     with RssPeak(interval_s=0.005) as peak:
-        block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched so it is resident
-        block.sum()
-        time.sleep(0.2)  # numpy holds the GIL while filling; give the sampling thread time to look
-        del block
+        # A fresh anonymous mapping, written to so it is resident: unlike malloc, it cannot be served
+        # from memory an earlier test freed but the process still holds.
+        block = mmap.mmap(-1, size)
+        block.write(b"x" * size)
+        time.sleep(0.2)  # give the sampling thread time to look
+        block.close()
     assert peak.delta_gib >= 48 / 1024
 
 
