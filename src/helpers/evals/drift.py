@@ -27,6 +27,17 @@ def _device_of(model: Any) -> torch.device:
     return next(model.parameters()).device
 
 
+def right_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token rows -> (input_ids, attention_mask), padded on the right to the longest row."""
+    width = max(len(row) for row in rows)
+    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        input_ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+        attention_mask[i, :len(row)] = 1
+    return input_ids, attention_mask
+
+
 def _batches(tokenizer: Any, texts: Sequence[str], batch_size: int,
              max_length: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Right-padded ``(input_ids, attention_mask)`` batches on the CPU, texts cut at ``max_length``."""
@@ -43,12 +54,7 @@ def _batches(tokenizer: Any, texts: Sequence[str], batch_size: int,
         width = max(len(row) for row in rows)
         if width == 0:  # every text in this batch is empty: no positions to score
             continue
-        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for i, row in enumerate(rows):
-            input_ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-            attention_mask[i, :len(row)] = 1
-        yield input_ids, attention_mask
+        yield right_pad(rows, pad_id)
 
 
 def _logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:

@@ -23,6 +23,8 @@ from typing import Any
 
 import torch
 
+from helpers.evals.drift import right_pad
+
 
 def _render(tokenizer: Any, prompt: str, response: str, system: str | None) -> str:
     messages = [{"role": "user", "content": prompt}, {"role": "assistant", "content": response}]
@@ -58,12 +60,7 @@ def score_with_reward_model(rm: Any, tokenizer: Any, prompts: Sequence[str], res
             for start in range(0, len(texts), batch_size):
                 rows = tokenizer(texts[start:start + batch_size], add_special_tokens=False,
                                  truncation=max_length is not None, max_length=max_length)["input_ids"]
-                width = max(len(row) for row in rows)
-                input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-                attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-                for i, row in enumerate(rows):
-                    input_ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-                    attention_mask[i, :len(row)] = 1
+                input_ids, attention_mask = right_pad(rows, pad_id)
                 logits = rm(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
                 scores.extend(logits[:, 0].float().cpu().tolist())
     finally:

@@ -254,6 +254,12 @@ def _signed_terms(segment: list[_Op], inline_products: bool) -> list[tuple[str, 
     return terms
 
 
+def _group_lines(segment: list[_Op], items: str) -> list[str]:
+    """One line per "k groups of m" step of a segment, computing its product before it is used."""
+    return [f"{op.a} groups of {op.m} are {_eq(f'{op.a}*{op.m}', op.amount)} {items}."
+            for op in segment if op.kind.endswith("groups")]
+
+
 def _path_combined(start: int, ops: list[_Op], items: str, inline_products: bool) -> list[str]:
     """Per run of additions and subtractions, one combined expression (products first or inline)."""
     lines, value = [], start
@@ -263,9 +269,7 @@ def _path_combined(start: int, ops: list[_Op], items: str, inline_products: bool
             lines.append(line)
             continue
         if not inline_products:
-            for op in segment:
-                if op.kind.endswith("groups"):
-                    lines.append(f"{op.a} groups of {op.m} are {_eq(f'{op.a}*{op.m}', op.amount)} {items}.")
+            lines += _group_lines(segment, items)
         new = value
         for op in segment:
             new = _apply(new, op)
@@ -283,9 +287,7 @@ def _path_totals(start: int, ops: list[_Op], items: str) -> list[str]:
             line, value = _multiplicative_line(value, segment[0], items)
             lines.append(line)
             continue
-        for op in segment:
-            if op.kind.endswith("groups"):
-                lines.append(f"{op.a} groups of {op.m} are {_eq(f'{op.a}*{op.m}', op.amount)} {items}.")
+        lines += _group_lines(segment, items)
         gains = [op.amount for op in segment if op.kind in ("add", "add_groups")]
         losses = [op.amount for op in segment if op.kind in ("sub", "sub_groups")]
         expr = str(value)
