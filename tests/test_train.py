@@ -80,3 +80,30 @@ def test_isolated_packing_trains_end_to_end_and_is_measured(tmp_path, results_tm
     assert model.config._attn_implementation == train.VARLEN_ATTENTION
     assert result.steps == 3 and result.tokens > 0 and len(result.losses) == 3
     assert report.metrics["sft"]["tokens"] == result.tokens and result.tokens_per_s > 0
+
+
+def test_every_n_steps_measures_at_start_on_schedule_and_at_the_end(tmp_path):
+    from datasets import Dataset
+
+    model, tokenizer = load_model("tiny")
+    rows = [{"messages": [{"role": "user", "content": f"Say {a}."}, {"role": "assistant", "content": str(a)}]}
+            for a in range(8)]
+    seen_weights = []
+
+    def measure(lm):
+        seen_weights.append(lm.get_input_embeddings().weight.detach().clone())
+        return len(seen_weights)
+
+    probe = train.EveryNSteps(measure, every=2)
+    args = train.sft_config(get_profile("smoke"), tmp_path, max_steps=5, logging_steps=1)
+    train.run_training(train.sft_trainer(model, tokenizer, Dataset.from_list(rows), args, callbacks=[probe]))
+    assert [step for step, _ in probe.history] == [0, 2, 4, 5]
+    assert [value for _, value in probe.history] == [1, 2, 3, 4]
+    assert not torch.equal(seen_weights[0], seen_weights[-1])  # the measurements saw the model being trained
+
+
+def test_every_n_steps_rejects_a_zero_interval():
+    import pytest
+
+    with pytest.raises(ValueError, match="every must be"):
+        train.EveryNSteps(lambda model: 0, every=0)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -141,10 +142,11 @@ def sft_config(profile: Profile, output_dir: str | Path, *, packing: str = "none
         raise ValueError(f"loss must be one of {LOSS_MODES}, got {loss!r}")
     attention_for(packing)  # validates the mode
     device = pick_device()
+    steps = overrides.get("max_steps", profile.train_steps)  # warm-up and logging follow the real length
     args: dict[str, Any] = dict(
-        output_dir=str(output_dir), max_steps=profile.train_steps, per_device_train_batch_size=profile.batch_size,
+        output_dir=str(output_dir), max_steps=steps, per_device_train_batch_size=profile.batch_size,
         learning_rate=profile.learning_rate, max_length=profile.max_length, lr_scheduler_type="cosine",
-        warmup_steps=max(1, profile.train_steps // 20), logging_steps=max(1, profile.train_steps // 50),
+        warmup_steps=max(1, steps // 20), logging_steps=max(1, steps // 50),
         save_strategy="no", report_to="none", seed=0, dataloader_num_workers=0,
         activation_checkpointing=False, include_num_input_tokens_seen="non_padding",
         use_cpu=device.type == "cpu", **precision_flags(device),
@@ -214,6 +216,32 @@ class StepTimes(TrainerCallback):
         if torch.cuda.is_available():
             torch.cuda.synchronize()
         self.times.append(time.perf_counter() - self._start)
+
+
+class EveryNSteps(TrainerCallback):
+    """Call ``measure(model)`` before the first step and after every ``every`` optimizer steps.
+
+    The trainer's logged loss is one number per batch; a learning curve of something else (a probe
+    accuracy, the loss on a held-out split, the drift from the start) needs its own measurement
+    during training. ``history`` holds ``(step, value)`` pairs; the last step is always measured.
+    """
+
+    def __init__(self, measure: Callable[[Any], Any], every: int) -> None:
+        if every < 1:
+            raise ValueError(f"every must be >= 1, got {every}")
+        self.measure, self.every = measure, every
+        self.history: list[tuple[int, Any]] = []
+
+    def _record(self, state: Any, model: Any) -> None:
+        if not self.history or self.history[-1][0] != state.global_step:
+            self.history.append((state.global_step, self.measure(model)))
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        self._record(state, model)
+
+    def on_step_end(self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any) -> None:
+        if state.global_step % self.every == 0 or state.global_step >= state.max_steps:
+            self._record(state, model)
 
 
 @dataclass

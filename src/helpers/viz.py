@@ -52,24 +52,26 @@ def trained_labels_mask(labels: Any, ignore_index: int = -100) -> list[bool]:
     return [int(label) != ignore_index for label in _as_list(labels)]
 
 
-def render_tokens(tokenizer: Any, input_ids: Any, mask: Any, *, title: str | None = None) -> str:
+def render_tokens(tokenizer: Any, input_ids: Any, mask: Any, *, title: str | None = None,
+                  states: tuple[str, str] = ("trained", "masked")) -> str:
     """HTML in which every token is a span, green when ``mask`` is true (trained), grey otherwise.
 
     The text is HTML-escaped, so a token such as ``<|im_start|>`` shows literally instead of being
     read as markup; a newline shows as a visible mark followed by a real line break. Each span's
-    tooltip gives the token id and whether it is trained.
+    tooltip gives the token id and whether it is trained. ``states`` names the two kinds in the
+    tooltips and the summary line, for masks that mean something else (e.g. special vs ordinary).
     """
     ids, flags = _checked(input_ids, mask)
     spans = []
     for token_id, piece, trained in zip(ids, token_pieces(tokenizer, ids), flags, strict=True):
         colour = TRAINED_COLOUR if trained else MASKED_COLOUR
-        state = "trained" if trained else "masked"
+        state = states[0] if trained else states[1]
         text = html.escape(piece).replace("\n", f"{NEWLINE_MARK}<br>")
         spans.append(f'<span class="tl-token tl-{state}" title="id {token_id}, {state}" '
                      f'style="background:{colour};border-right:1px solid #fff">{text}</span>')
     heading = f"<div><b>{html.escape(title)}</b></div>" if title else ""
     n_trained = sum(flags)
-    summary = f"<div style='font-size:85%;color:#555'>{n_trained} of {len(ids)} tokens trained</div>"
+    summary = f"<div style='font-size:85%;color:#555'>{n_trained} of {len(ids)} tokens {states[0]}</div>"
     body = "".join(spans)
     return (f"<div class='tl-mask'>{heading}<div style='font-family:monospace;white-space:pre-wrap;"
             f"line-height:1.7'>{body}</div>{summary}</div>")
