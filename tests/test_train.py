@@ -107,3 +107,15 @@ def test_every_n_steps_rejects_a_zero_interval():
 
     with pytest.raises(ValueError, match="every must be"):
         train.EveryNSteps(lambda model: 0, every=0)
+
+
+def test_kernel_options_follow_the_kernel_signature():
+    def older(q, k, v, cu_q, cu_k, max_q, max_k, *, scale=None, is_causal=False):
+        return q
+
+    def newer(q, k, v, cu_q, cu_k, max_q, max_k, *, scale=None, window_size=(-1, -1), enable_gqa=False):
+        return q
+
+    assert train._kernel_kwargs(older, grouped=True) == {"is_causal": True}  # heads get copied instead
+    assert train._kernel_kwargs(newer, grouped=True) == {"window_size": (-1, 0), "enable_gqa": True}
+    assert train._kernel_kwargs(newer, grouped=False) == {"window_size": (-1, 0)}

@@ -14,7 +14,9 @@ boundaries from ``position_ids`` and calls PyTorch's variable-length flash atten
 on CPU. Measured on one H100 with a raw training loop over the 135M architecture (bf16 autocast,
 32k tokens a step): plain causal ``sdpa`` on wrapped rows 132k tokens/s, ``tl_varlen`` on packed
 rows 115k tokens/s, and ``sdpa`` with the dense block mask transformers builds for packed positions
-62k tokens/s. Packed and separately run documents gave the same logits up to bf16 rounding.
+62k tokens/s. Packed and separately run documents gave the same logits up to bf16 rounding. That
+``tl_varlen`` figure copied key/value heads for grouped-query attention; kernels that offer
+``enable_gqa`` now share them instead (not yet measured).
 """
 
 from __future__ import annotations
@@ -63,10 +65,17 @@ def _varlen_kernel() -> Any | None:
     return varlen_attn
 
 
-def _causal_kwargs(kernel: Any) -> dict[str, Any]:
-    """Ask the kernel for causal attention; its argument for that changed between releases."""
+def _kernel_kwargs(kernel: Any, grouped: bool) -> dict[str, Any]:
+    """Causal attention, and native grouped-query attention where the kernel offers it.
+
+    The causal argument changed between releases; ``enable_gqa`` (newer releases) lets the kernel
+    share each key/value head across its query heads instead of us copying them.
+    """
     params = inspect.signature(kernel).parameters
-    return {"is_causal": True} if "is_causal" in params else {"window_size": (-1, 0)}
+    kwargs: dict[str, Any] = {"is_causal": True} if "is_causal" in params else {"window_size": (-1, 0)}
+    if grouped and "enable_gqa" in params:
+        kwargs["enable_gqa"] = True
+    return kwargs
 
 
 def _per_document_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu: list[int],
@@ -97,11 +106,12 @@ def varlen_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Te
         # Flash kernels take 16-bit inputs only; rotary embeddings may have promoted q and k to fp32.
         half = value.dtype if value.dtype in (torch.float16, torch.bfloat16) else torch.bfloat16
         q, k, v = (t[0].transpose(0, 1).to(half) for t in (query, key, value))  # (tokens, heads, dim)
-        if k.shape[1] != q.shape[1]:  # grouped-query attention: give every query head its key/value head
+        options = _kernel_kwargs(kernel, grouped=k.shape[1] != q.shape[1])
+        if k.shape[1] != q.shape[1] and "enable_gqa" not in options:  # older kernel: copy key/value heads
             groups = q.shape[1] // k.shape[1]
             k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
         longest = int((cu[1:] - cu[:-1]).max())
-        out = kernel(q, k, v, cu, cu, longest, longest, scale=scaling, **_causal_kwargs(kernel))
+        out = kernel(q, k, v, cu, cu, longest, longest, scale=scaling, **options)
         return out.to(query.dtype).unsqueeze(0), None
     out = _per_document_sdpa(query[0], key[0], value[0], cu.tolist(), scaling)
     return out.transpose(0, 1).unsqueeze(0), None
