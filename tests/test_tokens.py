@@ -140,5 +140,7 @@ def test_scenes_are_deterministic_and_the_reply_follows_the_last_event():
         roles = [m["role"] for m in row["messages"]]
         assert roles[0] == "background" and roles[-1] == "assistant" and "event" in roles
         assert set(roles[1:-1]) <= set(ROLES)
-        last_event = [m["content"] for m in row["messages"] if m["role"] == "event"][-1]
+        events = [m["content"] for m in row["messages"] if m["role"] == "event"]
+        assert len(set(events)) == len(events)
+        last_event = events[-1]
         assert row["messages"][-1]["content"].startswith(scenes._EVENTS[last_event])

@@ -1,11 +1,11 @@
 """Role-play scenes with three extra roles: background, narration and event.
 
 Chat templates know ``system``, ``user`` and ``assistant``; story and game applications add roles of
-their own. A scene here is a conversation whose first message sets the ``background`` (place, time,
-weather), followed by one to three ``narration`` or ``event`` messages in random order (at least one
-event), and an ``assistant`` reply in which the character reacts to the *last* event and to the
-weather. The reply is fully determined by those segments, so a model has to read the roles to
-predict it, and the order of role messages is random, so predicting the next role marker is a real
+their own. A scene here is a conversation whose first message sets the ``background`` (place, season
+and a weather that fits it), followed by one to three ``narration`` or ``event`` messages in random order
+(at least one event, no event twice), and an ``assistant`` reply in which the character reacts to
+the *last* event and to the weather. The reply is fully determined by those segments, so a model has
+to read the roles to predict it, and the order of role messages is random, so predicting the next role marker is a real
 (if partly uncertain) task.
 
 ``make_scenes(n, seed)`` returns ``{"messages": [...]}`` rows, identical for identical arguments.
@@ -19,14 +19,21 @@ ROLES = ("background", "narration", "event")
 
 _TOWNS = ("Harrow Bay", "Millford", "Eastmere", "Colton Ridge", "Saltmarsh", "Wren Hollow", "Dunmore",
           "Kestrel Point")
-_SEASONS = ("early spring", "late spring", "midsummer", "early autumn", "late autumn", "deep winter")
+_RAIN, _WIND, _HEAT, _FOG, _SNOW, _CALM = (
+    "Rain drums on the slate roofs.", "A cold wind comes off the sea.", "The sun is hot and the streets are quiet.",
+    "Fog hides the end of every street.", "Snow lies thick on every doorstep.",
+    "The air is still and smells of cut grass.")
+_SEASONS = {  # season -> the weather that fits it
+    "early spring": (_RAIN, _WIND, _FOG), "late spring": (_RAIN, _CALM), "midsummer": (_HEAT, _CALM),
+    "early autumn": (_RAIN, _WIND, _CALM), "late autumn": (_RAIN, _WIND, _FOG), "deep winter": (_WIND, _FOG, _SNOW),
+}
 _WEATHER = {  # background sentence -> what the character says about it
-    "Rain drums on the slate roofs.": "and this rain will soak us both",
-    "A cold wind comes off the sea.": "so pull your coat tight against this wind",
-    "The sun is hot and the streets are quiet.": "though the heat makes everyone slow today",
-    "Fog hides the end of every street.": "if we can find our way through this fog",
-    "Snow lies thick on every doorstep.": "but mind the snow on the steps",
-    "The air is still and smells of cut grass.": "and it is a fine calm day for it",
+    _RAIN: "and this rain will soak us both",
+    _WIND: "so pull your coat tight against this wind",
+    _HEAT: "though the heat makes everyone slow today",
+    _FOG: "if we can find our way through this fog",
+    _SNOW: "but mind the snow on the steps",
+    _CALM: "and it is a fine calm day for it",
 }
 _NAMES = ("Mira", "Tobin", "Ilse", "Corran", "Nadia", "Perrin", "Ysolde", "Brann", "Lucan", "Edda")
 _ACTIONS = ("walks along the quay with a basket of bread", "counts coins at the back of the shop",
@@ -49,21 +56,22 @@ _EVENTS = {  # event sentence -> the first half of the character's reaction
 def make_scenes(n: int, seed: int = 0) -> list[dict]:
     """``n`` scenes as ``{"messages": [...]}`` rows (roles: background, narration, event, assistant)."""
     rng = random.Random(seed)
-    weathers, events = list(_WEATHER), list(_EVENTS)
+    seasons, events = list(_SEASONS), list(_EVENTS)
     rows = []
     for _ in range(n):
-        weather = rng.choice(weathers)
+        season = rng.choice(seasons)
+        weather = rng.choice(_SEASONS[season])
         name = rng.choice(_NAMES)
         middle_roles = rng.choice((["event"], ["narration", "event"], ["event", "narration"],
                                    ["narration", "event", "event"], ["event", "narration", "event"],
                                    ["narration", "narration", "event"]))
         messages = [{"role": "background",
-                     "content": f"It is {rng.choice(_SEASONS)} in {rng.choice(_TOWNS)}. {weather}"}]
-        last_event = ""
+                     "content": f"It is {season} in {rng.choice(_TOWNS)}. {weather}"}]
+        scene_events = rng.sample(events, middle_roles.count("event"))  # no event twice in one scene
+        last_event = scene_events[-1]
         for role in middle_roles:
             if role == "event":
-                last_event = rng.choice(events)
-                messages.append({"role": "event", "content": last_event})
+                messages.append({"role": "event", "content": scene_events.pop(0)})
             else:
                 messages.append({"role": "narration", "content": f"{name} {rng.choice(_ACTIONS)}."})
         reply = f"{_EVENTS[last_event]} {_WEATHER[weather]}."
