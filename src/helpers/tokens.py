@@ -16,7 +16,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from helpers.evals.drift import right_pad
+from helpers.evals.drift import EvalMode, model_logits, right_pad
 
 INIT_STRATEGIES = ("random", "hf_default", "mean", "description")
 
@@ -101,23 +101,17 @@ def init_new_rows(model: Any, new_ids: Sequence[int], strategy: str, *,
 
 def _scored_batches(model: Any, tokenizer: Any, texts: Sequence[str],
                     batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """Right-padded batches of ``texts`` through the model: (logits, input_ids, attention_mask).
+    """Right-padded batches of ``texts`` (no special tokens added) through the model, in eval mode.
 
-    The model is put in eval mode for the duration and restored after.
+    Yields (fp32 logits, input_ids, boolean attention mask), all on the model's device.
     """
-    device = next(model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    was_training = model.training
-    model.eval()
-    try:
+    with torch.inference_mode(), EvalMode(model):
         for start in range(0, len(texts), batch_size):
             rows = tokenizer(list(texts[start:start + batch_size]), add_special_tokens=False)["input_ids"]
-            input_ids, attention_mask = (t.to(device) for t in right_pad(rows, pad_id))
-            with torch.no_grad():
-                logits = model(input_ids=input_ids, attention_mask=attention_mask).logits.float()
-            yield logits, input_ids, attention_mask.bool()
-    finally:
-        model.train(was_training)
+            input_ids, attention_mask = right_pad(rows, pad_id)
+            logits = model_logits(model, input_ids, attention_mask).float()
+            yield logits, input_ids.to(logits.device), attention_mask.bool().to(logits.device)
 
 
 def new_token_mass(model: Any, tokenizer: Any, texts: Sequence[str], new_ids: Sequence[int], *,

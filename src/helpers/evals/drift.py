@@ -57,12 +57,13 @@ def _batches(tokenizer: Any, texts: Sequence[str], batch_size: int,
         yield right_pad(rows, pad_id)
 
 
-def _logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+def model_logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Logits of a padded batch, moved to the model's device first."""
     device = _device_of(model)
     return model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
 
 
-class _EvalMode:
+class EvalMode:
     """Put models in eval mode (no dropout) for the block and restore their previous modes after."""
 
     def __init__(self, *models: Any) -> None:
@@ -92,11 +93,11 @@ def mean_token_kl(model: Any, ref_model: Any, tokenizer: Any, prompts_or_texts: 
     The two models must share the tokenizer's vocabulary; they may sit on different devices.
     """
     total, count = 0.0, 0
-    with torch.inference_mode(), _EvalMode(model, ref_model):
+    with torch.inference_mode(), EvalMode(model, ref_model):
         for input_ids, attention_mask in _batches(tokenizer, prompts_or_texts, batch_size, max_length):
             mask = attention_mask.bool()
-            new = _logits(model, input_ids, attention_mask)
-            ref = _logits(ref_model, input_ids, attention_mask)
+            new = model_logits(model, input_ids, attention_mask)
+            ref = model_logits(ref_model, input_ids, attention_mask)
             if new.shape[-1] != ref.shape[-1]:
                 raise ValueError(f"vocabularies differ: the model has {new.shape[-1]} logits, "
                                  f"the reference {ref.shape[-1]}")
@@ -122,9 +123,9 @@ def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], *, batch_size: 
     """
     total_nll, count = 0.0, 0
     device = _device_of(model)
-    with torch.inference_mode(), _EvalMode(model):
+    with torch.inference_mode(), EvalMode(model):
         for input_ids, attention_mask in _batches(tokenizer, texts, batch_size, max_length):
-            logits = _logits(model, input_ids, attention_mask)
+            logits = model_logits(model, input_ids, attention_mask)
             targets = input_ids[:, 1:].to(device)
             predicted = attention_mask[:, 1:].bool().to(device)  # a target is real only if it is not padding
             nll = F.cross_entropy(logits[:, :-1][predicted].float(), targets[predicted], reduction="sum")
