@@ -362,6 +362,32 @@ def test_reward_scores_do_not_depend_on_padding_or_batch(reward_model, tiny):
         tokenizer.padding_side = side
 
 
+def test_scoring_and_generation_run_in_eval_mode_and_restore_train_mode(tiny, reward_model):
+    """Dropout must be off while we measure, and a model handed over mid-training must come back training."""
+    from helpers.pretrain import generate_until_stop
+
+    model, tokenizer = tiny
+    calls = {
+        "generate": (model, lambda: generate(model, tokenizer, ["Hi"], max_new_tokens=2, progress=False)),
+        "generate_until_stop": (model, lambda: generate_until_stop(model, tokenizer, ["Hi"], max_new_tokens=2,
+                                                                   stop_ids=[0])),
+        "score_with_reward_model": (reward_model, lambda: score_with_reward_model(reward_model, tokenizer,
+                                                                                  ["Hi"], ["Hello"])),
+    }
+    for name, (net, call) in calls.items():
+        seen: list[bool] = []
+        handle = net.register_forward_pre_hook(lambda module, args, seen=seen: seen.append(module.training))
+        net.train()
+        try:
+            call()
+        finally:
+            handle.remove()
+            trained = net.training
+            net.eval()
+        assert seen and not any(seen), f"{name} ran a forward pass in train mode"
+        assert trained, f"{name} left the model in eval mode"
+
+
 def test_win_rate_arithmetic():
     assert win_rate([1, 2, 3, 4], [0, 2, 5, 3.5]) == {"win": 0.5, "tie": 0.25, "loss": 0.25}
     assert win_rate([1, 2, 3, 4], [0, 2, 5, 3.5], tie_tolerance=0.6) == {"win": 0.25, "tie": 0.5,

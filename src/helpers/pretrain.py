@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from helpers.evals.drift import EvalMode
 from helpers.models import build_cached, cache_root
 
 
@@ -113,9 +114,7 @@ def generate_until_stop(model: Any, tokenizer: Any, prompts: Sequence[str], *, m
     encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
     stops = torch.tensor(list(stop_ids), device=device)
     out: list[Completion] = []
-    was_training = model.training
-    model.eval()
-    try:
+    with EvalMode(model), torch.inference_mode():
         for start in range(0, len(encoded), batch_size):
             rows = encoded[start:start + batch_size]
             width = max(len(r) for r in rows)
@@ -124,18 +123,14 @@ def generate_until_stop(model: Any, tokenizer: Any, prompts: Sequence[str], *, m
             for i, row in enumerate(rows):  # left padding: every row continues from its last column
                 ids[i, width - len(row):] = torch.tensor(row)
                 mask[i, width - len(row):] = 1
-            with torch.inference_mode():
-                generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                           max_new_tokens=max_new_tokens, do_sample=False,
-                                           eos_token_id=list(stop_ids), pad_token_id=pad_id)
-            new = generated[:, width:]
-            for row in new:
+            generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
+                                       max_new_tokens=max_new_tokens, do_sample=False,
+                                       eos_token_id=list(stop_ids), pad_token_id=pad_id)
+            for row in generated[:, width:]:
                 hits = torch.nonzero(torch.isin(row, stops)).flatten()
                 stopped = hits.numel() > 0
                 end = int(hits[0]) + 1 if stopped else row.numel()
                 out.append(Completion(text=tokenizer.decode(row[:end].tolist()), stopped=stopped, new_tokens=end))
-    finally:
-        model.train(was_training)
     return out
 
 

@@ -34,6 +34,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
+from helpers.evals.drift import EvalMode
+
 Message = dict[str, str]
 Prompt = str | Sequence[Message]
 
@@ -189,35 +191,30 @@ def generate_with_stats(model: Any, tokenizer: Any, prompts: Sequence[Prompt], *
     order = sorted(range(len(texts)), key=lambda i: -len(encoded[i]))
     outputs: list[str] = [""] * len(texts)
     new_tokens = 0
-    was_training = model.training
-    model.eval()
     started = time.perf_counter()
     rng_devices = [device] if device.type == "cuda" else []
-    try:
-        with torch.inference_mode(), torch.random.fork_rng(devices=rng_devices), \
-                tqdm(total=len(texts), desc="generate", unit="prompt", disable=not progress) as bar:
-            torch.manual_seed(seed)
-            start = 0
-            while start < len(order):
-                batch = order[start:start + size]
-                try:
-                    new_ids = _generate_rows(model, config, [encoded[i] for i in batch], pad_id, device)
-                except torch.OutOfMemoryError:
-                    if size == 1:
-                        raise
-                    size //= 2
-                    torch.cuda.empty_cache()
-                    warnings.warn(f"out of memory; generating in batches of {size}", stacklevel=2)
-                    continue
-                rows, counted = _cut_at_eos(new_ids, eos_ids)
-                new_tokens += counted
-                decoded = tokenizer.batch_decode(rows, skip_special_tokens=True)
-                for index, text in zip(batch, decoded, strict=True):
-                    outputs[index] = text
-                bar.update(len(batch))
-                start += len(batch)
-    finally:
-        model.train(was_training)
+    with EvalMode(model), torch.inference_mode(), torch.random.fork_rng(devices=rng_devices), \
+            tqdm(total=len(texts), desc="generate", unit="prompt", disable=not progress) as bar:
+        torch.manual_seed(seed)
+        start = 0
+        while start < len(order):
+            batch = order[start:start + size]
+            try:
+                new_ids = _generate_rows(model, config, [encoded[i] for i in batch], pad_id, device)
+            except torch.OutOfMemoryError:
+                if size == 1:
+                    raise
+                size //= 2
+                torch.cuda.empty_cache()
+                warnings.warn(f"out of memory; generating in batches of {size}", stacklevel=2)
+                continue
+            rows, counted = _cut_at_eos(new_ids, eos_ids)
+            new_tokens += counted
+            decoded = tokenizer.batch_decode(rows, skip_special_tokens=True)
+            for index, text in zip(batch, decoded, strict=True):
+                outputs[index] = text
+            bar.update(len(batch))
+            start += len(batch)
     seconds = time.perf_counter() - started
     stats = GenerationStats(prompts=len(texts), new_tokens=new_tokens, seconds=seconds,
                             tokens_per_s=new_tokens / seconds if seconds > 0 else 0.0, batch_size=size)

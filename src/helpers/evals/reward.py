@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from helpers.evals.drift import right_pad
+from helpers.evals.drift import EvalMode, right_pad
 
 
 def _render(tokenizer: Any, prompt: str, response: str, system: str | None) -> str:
@@ -53,18 +53,13 @@ def score_with_reward_model(rm: Any, tokenizer: Any, prompts: Sequence[str], res
     texts = [_render(tokenizer, p, r, system) for p, r in zip(prompts, responses, strict=True)]
     device = next(rm.parameters()).device
     scores: list[float] = []
-    was_training = rm.training
-    rm.eval()
-    try:
-        with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
-                rows = tokenizer(texts[start:start + batch_size], add_special_tokens=False,
-                                 truncation=max_length is not None, max_length=max_length)["input_ids"]
-                input_ids, attention_mask = right_pad(rows, pad_id)
-                logits = rm(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
-                scores.extend(logits[:, 0].float().cpu().tolist())
-    finally:
-        rm.train(was_training)
+    with EvalMode(rm), torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            rows = tokenizer(texts[start:start + batch_size], add_special_tokens=False,
+                             truncation=max_length is not None, max_length=max_length)["input_ids"]
+            input_ids, attention_mask = right_pad(rows, pad_id)
+            logits = rm(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
+            scores.extend(logits[:, 0].float().cpu().tolist())
     return scores
 
 
