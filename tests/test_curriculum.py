@@ -4,7 +4,7 @@ import nbformat as nbf
 import pytest
 
 from helpers import curriculum
-from helpers.report import Report
+from helpers.report import Report, results_dir
 from helpers.runtime import get_profile
 
 
@@ -80,6 +80,9 @@ def test_summary_lists_claims_metrics_and_failures(results_tmp, tmp_path):
     assert "**did not hold**: `small`" in text and "| throughput | 123.5 |" in text
     assert "| answer | 'line one\\nline \\| two' |" in text  # one table row, whatever the text holds
     assert "| 06_broken | FAILED | no results |" in text and "ValueError: boom" in text
+    again = curriculum.write_summary("smoke", {}, tmp_path).read_text()  # a later run of other notebooks
+    total = json.loads((results_dir("smoke") / "05_example.json").read_text())["timings"]["notebook_total_s"]
+    assert f"| 05_example | earlier | 1/2 | {total:.1f} |" in again
 
 
 def test_unknown_notebook_selector_lists_what_exists():

@@ -156,8 +156,11 @@ def write_summary(profile: str, outcomes: dict[str, RunOutcome], out_dir: Path) 
         outcome = outcomes.get(notebook)
         path = results_dir(profile) / f"{notebook}.json"
         data = load_results(path) if path.is_file() else None
-        run = "-" if outcome is None else ("ok" if outcome.ok else "FAILED")
-        wall = f"{outcome.wall_s:.1f}" if outcome else "-"
+        # A notebook not run by this call keeps its row: its results came from an earlier run, whose own
+        # timer gives the wall time (kernel start not included).
+        run = "earlier" if outcome is None else ("ok" if outcome.ok else "FAILED")
+        earlier = (data or {}).get("timings", {}).get("notebook_total_s")
+        wall = f"{outcome.wall_s:.1f}" if outcome else (f"{earlier:.1f}" if earlier is not None else "-")
         if data is None:
             lines.append(f"| {notebook} | {run} | no results | {wall} | - | - |")
         else:
