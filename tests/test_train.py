@@ -119,3 +119,14 @@ def test_kernel_options_follow_the_kernel_signature():
     assert train._kernel_kwargs(older, grouped=True) == {"is_causal": True}  # heads get copied instead
     assert train._kernel_kwargs(newer, grouped=True) == {"window_size": (-1, 0), "enable_gqa": True}
     assert train._kernel_kwargs(newer, grouped=False) == {"window_size": (-1, 0)}
+
+
+def test_cost_table_has_one_row_per_run_in_order():
+    runs = [train.TrainResult("b", steps=10, seconds=2.04, tokens=5000, tokens_per_s=2450.9, steady_tokens_per_s=2600.2,
+                              peak_cuda_gib=None, losses=[(1, 3.0)]),
+            train.TrainResult("a", steps=4, seconds=1.0, tokens=800, tokens_per_s=800.0, steady_tokens_per_s=810.0,
+                              peak_cuda_gib=1.234, losses=[])]
+    table = train.cost_table(runs)
+    assert list(table.index) == ["b", "a"]
+    assert table.loc["b", "wall (s)"] == 2.0 and table.loc["b", "tokens/s"] == 2451
+    assert table.loc["a", "peak GPU (GiB)"] == 1.23 and table.isna().loc["b", "peak GPU (GiB)"]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -304,6 +304,21 @@ def run_training(trainer: Any, name: str = "train", report: Any = None) -> Train
         report.metric(name, result.summary())
         report.timings[f"{name}_s"] = round(seconds, 3)
     return result
+
+
+def cost_table(results: Sequence[TrainResult]) -> Any:
+    """One row per run with what it cost: steps, wall time, tokens, throughput, peak GPU memory.
+
+    These are the numbers a learner plans a bigger run with, so every notebook that trains shows them.
+    ``steady tokens/s`` leaves out the first fifth of the steps (compilation, allocator warm-up).
+    """
+    import pandas as pd
+
+    rows = {r.name: {"steps": r.steps, "wall (s)": round(r.seconds, 1), "tokens": r.tokens,
+                     "tokens/s": round(r.tokens_per_s), "steady tokens/s": round(r.steady_tokens_per_s),
+                     "peak GPU (GiB)": None if r.peak_cuda_gib is None else round(r.peak_cuda_gib, 2)}
+            for r in results}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def plot_losses(results: list[TrainResult], ax: Any = None, title: str = "training loss") -> Any:
