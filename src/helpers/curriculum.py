@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import logging
 import sys
 import time
 from dataclasses import dataclass
@@ -117,6 +118,10 @@ def execute(notebook: Path, out_dir: Path, parameters: dict[str, Any], timeout_s
     """Execute one notebook with papermill (cwd = notebooks/) and time it, kernel start included."""
     import papermill
 
+    # papermill parses the parameters cell to name its variables and warns on each line with two or more "=",
+    # which is every per-profile dict(...) knob. That parse only feeds its unknown-parameter check (whose own
+    # warning, in another logger, stays on), so these lines are noise.
+    logging.getLogger("papermill.translators").setLevel(logging.ERROR)
     out_dir.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
