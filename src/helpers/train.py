@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import inspect
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -306,7 +306,7 @@ def run_training(trainer: Any, name: str = "train", report: Any = None) -> Train
     return result
 
 
-def cost_table(results: Sequence[TrainResult]) -> Any:
+def cost_table(results: Iterable[TrainResult]) -> Any:
     """One row per run with what it cost: steps, wall time, tokens, throughput, peak GPU memory.
 
     These are the numbers a learner plans a bigger run with, so every notebook that trains shows them.
