@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers.evals.drift import EvalMode
+from helpers.evals.generate import left_pad
 from helpers.models import build_cached, cache_root
 
 
@@ -116,17 +117,11 @@ def generate_until_stop(model: Any, tokenizer: Any, prompts: Sequence[str], *, m
     out: list[Completion] = []
     with EvalMode(model), torch.inference_mode():
         for start in range(0, len(encoded), batch_size):
-            rows = encoded[start:start + batch_size]
-            width = max(len(r) for r in rows)
-            ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for i, row in enumerate(rows):  # left padding: every row continues from its last column
-                ids[i, width - len(row):] = torch.tensor(row)
-                mask[i, width - len(row):] = 1
-            generated = model.generate(input_ids=ids.to(device), attention_mask=mask.to(device),
-                                       max_new_tokens=max_new_tokens, do_sample=False,
-                                       eos_token_id=list(stop_ids), pad_token_id=pad_id)
-            for row in generated[:, width:]:
+            # left padding: every row continues from its last column
+            ids, mask = left_pad(encoded[start:start + batch_size], pad_id, device)
+            generated = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                       do_sample=False, eos_token_id=list(stop_ids), pad_token_id=pad_id)
+            for row in generated[:, ids.shape[1]:]:
                 hits = torch.nonzero(torch.isin(row, stops)).flatten()
                 stopped = hits.numel() > 0
                 end = int(hits[0]) + 1 if stopped else row.numel()

@@ -95,7 +95,7 @@ def render_prompts(tokenizer: Any, prompts: Sequence[Prompt], *, chat: bool = Tr
                                           add_generation_prompt=True) for prompt in prompts]
 
 
-def _left_pad(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def left_pad(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack token id lists into a left-padded batch and its attention mask."""
     width = max(len(row) for row in rows)
     input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
@@ -157,7 +157,7 @@ def _attention_backends(device: torch.device) -> contextlib.AbstractContextManag
 def _generate_rows(model: Any, config: GenerationConfig, rows: list[list[int]], pad_id: int,
                    device: torch.device) -> torch.Tensor:
     """The new token ids (batch x steps) that ``model.generate`` appends to the left-padded ``rows``."""
-    input_ids, attention_mask = _left_pad(rows, pad_id, device)
+    input_ids, attention_mask = left_pad(rows, pad_id, device)
     with _attention_backends(device):
         generated = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
     return generated[:, input_ids.shape[1]:]
