@@ -81,3 +81,23 @@ def test_figures_are_saved_beside_the_results(results_tmp):
     ax.plot([0, 1], [1, 0])
     path = _report().save_figure(fig, "loss")
     assert path.is_file() and path.name == "99_example__loss.png"
+
+
+def test_claims_table_lists_every_claim_with_its_verdict():
+    report = _report("cpu")
+    report.claim("a", "held", observed=1, expected="1", holds=True)
+    report.claim("b", "failed", observed={"x": 0}, expected="1", holds=False)
+    report.claim("c", "a paper's effect", observed=0, expected="1", holds=False, enforced=False)
+    table = report.claims_table()
+    assert list(table.index) == ["a", "b", "c"]
+    assert list(table["verdict"]) == ["holds", "did not hold", "not replicated"]
+    assert table.loc["b", "observed"] == '{"x": 0}'
+
+
+def test_saving_prints_a_repository_relative_path(results_tmp, capsys):
+    from helpers.report import display_path, repo_root
+
+    assert display_path(repo_root() / "results" / "cpu" / "x.json") == "results/cpu/x.json"
+    assert display_path(results_tmp / "smoke" / "99_example.json") == "99_example.json"
+    _report().save()
+    assert str(results_tmp) not in capsys.readouterr().out

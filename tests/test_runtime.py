@@ -55,3 +55,25 @@ def test_environment_report_names_versions_and_profile():
     assert torch.__version__.startswith(env["packages"]["torch"].split("+")[0])
     assert env["profile"]["name"] == "smoke"
     assert env["device"] in ("cpu", "cuda") and env["cpu_count"] >= 1
+
+
+def test_model_id_override_and_empty_keeps_the_profile_model():
+    assert runtime.get_profile("cpu", model_id="").model_id == "smollm2-135m-instruct"
+    assert runtime.get_profile("cpu", model_id="gpt2").model_id == "gpt2"
+
+
+def test_resolve_knobs_replaces_per_profile_dicts_and_records_every_knob():
+    namespace = {"PROFILE": "auto", "SEED": 3, "TRAIN_STEPS": {"smoke": 2, "cpu": 20, "gpu": 200},
+                 "RATES": {"full": 1e-4, "lora": 5e-4}, "MIN_GAIN": 0.1, "lowercase": 1, "_HIDDEN": 2,
+                 "PARTIAL": {"cpu": 1}, "runtime": runtime, "PATH_CLASS": dict}
+    knobs = runtime.resolve_knobs(namespace, "cpu")
+    assert namespace["TRAIN_STEPS"] == 20 and namespace["RATES"] == {"full": 1e-4, "lora": 5e-4}
+    assert knobs == {"PROFILE": "cpu", "SEED": 3, "TRAIN_STEPS": 20, "RATES": {"full": 1e-4, "lora": 5e-4},
+                     "MIN_GAIN": 0.1, "PARTIAL": {"cpu": 1}}
+    with pytest.raises(ValueError, match="laptop"):
+        runtime.resolve_knobs({}, "laptop")
+
+
+def test_hardware_label_names_the_gpu_or_the_cpu_and_its_cores():
+    assert runtime.hardware_label({"gpu": {"name": "NVIDIA H100", "memory_gib": 79.2}}) == "NVIDIA H100 (79.2 GiB)"
+    assert runtime.hardware_label({"cpu_model": "Xeon", "cpu_count": 2}) == "Xeon, 2 cores"

@@ -82,6 +82,20 @@ def test_isolated_packing_trains_end_to_end_and_is_measured(tmp_path, results_tm
     assert report.metrics["sft"]["tokens"] == result.tokens and result.tokens_per_s > 0
 
 
+def test_training_prints_a_few_short_lines_not_raw_log_dicts(tmp_path, capsys):
+    from datasets import Dataset
+
+    model, tokenizer = load_model("tiny")
+    rows = [{"messages": [{"role": "user", "content": f"Say {a}."}, {"role": "assistant", "content": str(a)}]}
+            for a in range(8)]
+    args = train.sft_config(get_profile("smoke"), tmp_path, max_steps=10, logging_steps=1)
+    train.run_training(train.sft_trainer(model, tokenizer, Dataset.from_list(rows), args), "demo")
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if line.startswith("demo: step")]
+    assert len(lines) == 5 and lines[-1].startswith("demo: step 10/10, loss ")
+    assert "{'loss'" not in out and "'grad_norm'" not in out
+
+
 def test_every_n_steps_measures_at_start_on_schedule_and_at_the_end(tmp_path):
     from datasets import Dataset
 

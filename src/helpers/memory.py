@@ -1,17 +1,32 @@
-"""Measuring memory: what autograd keeps for the backward pass, optimizer state, and CUDA peaks.
+"""Measuring memory: what autograd keeps for the backward pass, optimizer state, CUDA peaks and CPU (RSS) peaks.
 
 Estimating memory is only half a lesson; these functions measure the same quantities so a notebook
 can put estimate and measurement side by side. ``saved_activations`` works on any device because it
 counts the tensors autograd stores, not what an allocator reports.
+
+Peak memory on a CPU needs its own tool: CUDA keeps an allocator peak that can be reset per run, but
+a CPU process only has ``ru_maxrss``, which never goes down, so a second run in the same process
+cannot be told apart from the first. :class:`RssPeak` samples the resident set size in a background
+thread and reports how far it rose above the level at the start of the block; :func:`release_memory`
+hands what deleted models left behind back to the system first, so each run starts from a clean
+floor. It is an approximation (freed memory the allocator keeps can be reused by the next run and
+then does not show up again), good for comparing orders of magnitude, not for exact bytes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
+import gc
+import resource
+import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
 import torch
 
 GIB = 2**30
@@ -92,3 +107,66 @@ def reset_cuda_peak() -> None:
 def cuda_peak_so_far() -> int:
     """The highest CUDA memory allocated by this process, across :func:`cuda_peak` resets (bytes)."""
     return max(_peak_before_resets, torch.cuda.max_memory_allocated())
+
+
+def rss_peak_gib() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes); it never goes down."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
+
+
+class RssPeak:
+    """Context manager: the highest resident memory (RSS) of this process during the block, above its start.
+
+    ``interval_s`` is the sampling period; an allocation that comes and goes between two samples is
+    missed, so keep it well below the duration of one training step.
+    """
+
+    def __init__(self, interval_s: float = 0.02) -> None:
+        if interval_s <= 0:
+            raise ValueError(f"interval_s must be positive, got {interval_s}")
+        self.interval_s = interval_s
+        self.start_bytes = 0
+        self.peak_bytes = 0
+        self._process = psutil.Process()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self._process.memory_info().rss)
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> RssPeak:
+        self.start_bytes = self.peak_bytes = self._process.memory_info().rss
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._sample, name="rss-peak", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak_bytes = max(self.peak_bytes, self._process.memory_info().rss)
+
+    @property
+    def delta_gib(self) -> float:
+        """How far the resident memory rose above where it was when the block began, in GiB."""
+        return (self.peak_bytes - self.start_bytes) / 2**30
+
+
+def release_memory() -> None:
+    """Free what deleted models left behind, so the next run's memory peak starts from a clean floor.
+
+    Collects garbage, empties the CUDA cache, and on glibc asks ``malloc_trim`` to hand freed heap
+    pages back to the system; without it a later run reuses them and its RSS rise looks too small.
+    """
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    libc_name = ctypes.util.find_library("c")
+    if libc_name:
+        libc = ctypes.CDLL(libc_name)
+        if hasattr(libc, "malloc_trim"):
+            libc.malloc_trim(0)

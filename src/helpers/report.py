@@ -5,8 +5,9 @@ Each notebook ends by saving ``results/<profile>/<notebook>.json``::
     {notebook, profile, model_id, params, metrics{}, claims[{id, statement, observed, expected, holds}],
      timings{}, peak_memory{}, environment{}}
 
-``make run`` gathers these files into ``runs/<profile>/SUMMARY.md``. Only ``results/gpu/`` is
-committed: it is the evidence that each effect happened on real hardware.
+``make run`` gathers these files into ``runs/<profile>/SUMMARY.md`` and records in each the hash of
+the code that produced it. ``results/cpu/`` and ``results/gpu/`` are committed: they are the evidence
+that each effect happened (or did not) with a real model; ``results/README.md`` tabulates them.
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ import contextlib
 import json
 import math
 import os
-import resource
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, is_dataclass
@@ -25,7 +24,7 @@ from typing import Any
 
 import torch
 
-from helpers.memory import cuda_peak_so_far
+from helpers.memory import cuda_peak_so_far, rss_peak_gib
 from helpers.runtime import Profile, environment_report
 
 REQUIRED_KEYS = ("notebook", "profile", "model_id", "params", "metrics", "claims", "timings",
@@ -45,10 +44,12 @@ def results_dir(profile: str) -> Path:
     return (Path(base) if base else repo_root() / "results") / profile
 
 
-def rss_peak_gib() -> float:
-    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**30 if sys.platform == "darwin" else peak / 2**20
+def display_path(path: Path) -> str:
+    """``path`` relative to the repository when it lies inside it: printed outputs name no machine's layout."""
+    try:
+        return str(Path(path).resolve().relative_to(repo_root()))
+    except ValueError:
+        return Path(path).name
 
 
 def _jsonable(value: Any) -> Any:
@@ -113,7 +114,7 @@ class Report:
         """
         entry = Claim(claim_id, statement, _jsonable(observed), expected, bool(holds), enforced)
         self.claims = [c for c in self.claims if c.id != claim_id] + [entry]
-        mark = "HOLDS " if entry.holds else ("FAILED" if enforced else "NOT REPLICATED")
+        mark = verdict(entry.holds, enforced).upper()
         print(f"[{mark}] {claim_id}: {statement}\n         observed {entry.observed}; expected {expected}")
         return entry
 
@@ -173,14 +174,35 @@ class Report:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
         os.replace(tmp, path)
         held = sum(c.holds for c in self.claims)
-        print(f"saved {path} ({held}/{len(self.claims)} claims held)")
+        print(f"saved {display_path(path)} ({held}/{len(self.claims)} claims held)")
         return path
+
+    def claims_table(self) -> Any:
+        """Every claim as one table row: the closing "What we measured" section of a notebook."""
+        import pandas as pd
+
+        rows = [{"claim": c.id, "verdict": verdict(c.holds, c.enforced), "observed": _short(c.observed),
+                 "expected": c.expected, "statement": c.statement} for c in self.claims]
+        return pd.DataFrame(rows, columns=["claim", "verdict", "observed", "expected", "statement"]).set_index("claim")
 
     def enforce(self) -> None:
         """Raise when a claim failed and the profile asserts claims (``smoke`` only records them)."""
         failed = [c.id for c in self.claims if not c.holds and c.enforced]
         if failed and self.profile.assert_claims:
             raise AssertionError(f"claims that did not hold in profile {self.profile.name!r}: {failed}")
+
+
+def verdict(holds: bool, enforced: bool = True) -> str:
+    """How a claim ended, in the words every table and printout uses."""
+    if holds:
+        return "holds"
+    return "did not hold" if enforced else "not replicated"
+
+
+def _short(value: Any, width: int = 80) -> str:
+    """An observed value as one line of at most ``width`` characters (tables stay readable)."""
+    text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def validate_results(data: dict[str, Any]) -> None:

@@ -35,9 +35,6 @@ class Profile:
     train_steps: int
     batch_size: int
     max_length: int
-    n_train: int
-    n_eval: int
-    max_new_tokens: int
     learning_rate: float
     assert_claims: bool
 
@@ -51,12 +48,12 @@ class Profile:
 
 PRESETS: dict[str, Profile] = {
     "smoke": Profile(name="smoke", model_id="tiny", train_steps=4, batch_size=2, max_length=128,
-                     n_train=16, n_eval=8, max_new_tokens=16, learning_rate=1e-3, assert_claims=False),
+                     learning_rate=1e-3, assert_claims=False),
     "cpu": Profile(name="cpu", model_id="smollm2-135m-instruct", train_steps=40, batch_size=4,
-                   max_length=256, n_train=160, n_eval=32, max_new_tokens=48, learning_rate=5e-5,
+                   max_length=256, learning_rate=5e-5,
                    assert_claims=True),
     "gpu": Profile(name="gpu", model_id="smollm2-135m-instruct", train_steps=300, batch_size=32,
-                   max_length=512, n_train=4000, n_eval=256, max_new_tokens=96, learning_rate=5e-5,
+                   max_length=512, learning_rate=5e-5,
                    assert_claims=True),
 }
 
@@ -71,10 +68,44 @@ def resolve_profile_name(name: str) -> str:
     return name
 
 
-def get_profile(name: str = "auto", **overrides: Any) -> Profile:
-    """The preset for ``name`` (``auto`` resolved), with optional knob overrides."""
+def get_profile(name: str = "auto", model_id: str = "", **overrides: Any) -> Profile:
+    """The preset for ``name`` (``auto`` resolved), with optional knob overrides.
+
+    ``model_id`` is the parameters cell's ``MODEL_ID``: empty keeps the profile's own model, so a
+    notebook passes it through unconditionally.
+    """
     profile = PRESETS[resolve_profile_name(name)]
+    if model_id:
+        overrides["model_id"] = model_id
     return profile.with_overrides(**overrides) if overrides else profile
+
+
+def is_per_profile(value: Any) -> bool:
+    """A knob given per profile: a dict whose keys are exactly the profile names."""
+    return isinstance(value, dict) and set(value) == set(PROFILE_NAMES)
+
+
+def resolve_knobs(namespace: dict[str, Any], profile_name: str) -> dict[str, Any]:
+    """Turn the parameters cell's knobs into plain values for one profile, and return all of them.
+
+    Every UPPERCASE name of ``namespace`` (a notebook passes ``globals()``) is a knob. A per-profile
+    dict (keys exactly ``smoke``, ``cpu``, ``gpu``) is replaced *in the namespace* by this profile's
+    value, so the rest of the notebook reads ``TRAIN_STEPS`` as a number. The returned dict holds
+    every knob, resolved, which is what the results JSON records: claim thresholds included, so a
+    reader can see the bar each claim was held to. ``PROFILE`` is recorded as the resolved name.
+    """
+    if profile_name not in PROFILE_NAMES:
+        raise ValueError(f"unknown profile {profile_name!r}; choose one of {', '.join(PROFILE_NAMES)}")
+    knobs: dict[str, Any] = {}
+    for name, value in list(namespace.items()):
+        if not name.isupper() or name.startswith("_") or callable(value) or isinstance(value, type(sys)):
+            continue
+        if is_per_profile(value):
+            value = namespace[name] = value[profile_name]
+        knobs[name] = value
+    if "PROFILE" in knobs:
+        knobs["PROFILE"] = profile_name
+    return knobs
 
 
 def pick_device() -> torch.device:
@@ -147,6 +178,29 @@ def environment_report(profile: Profile | None = None) -> dict[str, Any]:
         props = torch.cuda.get_device_properties(device)
         report["gpu"] = {"name": props.name, "memory_gib": round(props.total_memory / 2**30, 1),
                          "capability": f"{props.major}.{props.minor}", "cuda": torch.version.cuda}
+    cpu_model = _cpu_model()
+    if cpu_model:
+        report["cpu_model"] = cpu_model
     if profile is not None:
         report["profile"] = asdict(profile)
     return report
+
+
+def _cpu_model() -> str | None:
+    """The processor's name (Linux /proc/cpuinfo, else the platform's guess): stamps name the hardware."""
+    try:
+        for line in open("/proc/cpuinfo", encoding="utf-8"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def hardware_label(environment: dict[str, Any]) -> str:
+    """One line naming the hardware of a run from its environment report: GPU name, else CPU and cores."""
+    gpu = environment.get("gpu")
+    if gpu:
+        return f"{gpu['name']} ({gpu.get('memory_gib', '?')} GiB)"
+    cpu = environment.get("cpu_model") or "CPU"
+    return f"{cpu}, {environment.get('cpu_count', '?')} cores"

@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from transformers import TrainerCallback
+from transformers.trainer_callback import PrinterCallback
 
 from helpers.memory import reset_cuda_peak
 from helpers.runtime import Profile, pick_device, precision_flags
@@ -157,7 +158,7 @@ def sft_config(profile: Profile, output_dir: str | Path, *, packing: str = "none
         output_dir=str(output_dir), max_steps=steps, per_device_train_batch_size=profile.batch_size,
         learning_rate=profile.learning_rate, max_length=profile.max_length, lr_scheduler_type="cosine",
         warmup_steps=max(1, steps // 20), logging_steps=max(1, steps // 50),
-        save_strategy="no", report_to="none", seed=0, dataloader_num_workers=0,
+        save_strategy="no", report_to="none", seed=0, dataloader_num_workers=0, disable_tqdm=True,
         activation_checkpointing=False, include_num_input_tokens_seen="non_padding",
         use_cpu=device.type == "cpu", **precision_flags(device),
         packing=packing != "none", assistant_only_loss=loss == "assistant",
@@ -228,6 +229,31 @@ class StepTimes(TrainerCallback):
         self.times.append(time.perf_counter() - self._start)
 
 
+class ProgressLines(TrainerCallback):
+    """A short line about every fifth of a run (step, loss, seconds) in place of the trainer's own output.
+
+    With ``disable_tqdm`` the trainer prints every raw log dict; with tqdm a notebook saved to disk keeps
+    one bar redraw per step. Five lines a run tell a reader that training moves and how fast.
+    """
+
+    def __init__(self, name: str, lines: int = 5) -> None:
+        self.name, self.lines = name, lines
+        self._start, self._last_loss = 0.0, float("nan")
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self._start = time.perf_counter()
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+        if logs and "loss" in logs:
+            self._last_loss = float(logs["loss"])
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        every = max(1, state.max_steps // self.lines)
+        if state.global_step % every == 0 or state.global_step >= state.max_steps:
+            print(f"{self.name}: step {state.global_step}/{state.max_steps}, loss {self._last_loss:.4g}, "
+                  f"{time.perf_counter() - self._start:.0f} s", flush=True)
+
+
 class EveryNSteps(TrainerCallback):
     """Call ``measure(model)`` before the first step and after every ``every`` optimizer steps.
 
@@ -284,6 +310,9 @@ def run_training(trainer: Any, name: str = "train", report: Any = None) -> Train
     """
     timer = StepTimes()
     trainer.add_callback(timer)
+    if trainer.args.disable_tqdm:  # a caller who asked for tqdm's bar keeps it
+        trainer.remove_callback(PrinterCallback)  # it prints one raw log dict per logging step
+        trainer.add_callback(ProgressLines(name))
     if torch.cuda.is_available():
         reset_cuda_peak()
     start = time.perf_counter()
