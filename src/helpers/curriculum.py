@@ -2,11 +2,16 @@
 
     python -m helpers.curriculum run --profile auto [--nb 01]   # papermill -> runs/<profile>/
     python -m helpers.curriculum summary --profile gpu         # rewrite runs/<profile>/SUMMARY.md
-    python -m helpers.curriculum stamp runs/gpu/01_x.ipynb notebooks/01_x.ipynb
+    python -m helpers.curriculum stamp runs/cpu/01_x.ipynb notebooks/01_x.ipynb
+    python -m helpers.curriculum evidence                      # rewrite results/README.md
 
-A committed notebook carries either no outputs or the outputs of a ``gpu`` run of exactly its
-current code. ``stamp`` copies outputs from an executed notebook into the source notebook only when
-the code cells match, and records the hash of that code; :func:`output_problem` checks it later.
+A committed notebook carries either no outputs or the outputs of a real-model run (``cpu`` or ``gpu``,
+never ``smoke``) of exactly its current code. ``run`` records in each results JSON the hash of the
+code that produced it; ``stamp`` copies outputs from an executed notebook into the source notebook
+only when the code cells match, records profile, hash, date, hardware and wall time in its metadata,
+and writes a "run record" cell near the top so a reader sees which run made the outputs below.
+:func:`output_problem` checks all of it later, and ``results/README.md`` (written by ``evidence``)
+tabulates every committed result and whether it matches the current code.
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from helpers.report import load_results, repo_root, results_dir
-from helpers.runtime import resolve_profile_name
+from helpers.report import display_path, load_results, repo_root, results_dir, verdict
+from helpers.runtime import hardware_label, resolve_profile_name
 
 INJECTED_TAG = "injected-parameters"
 META_KEY = "tuning_lab"
+RUN_RECORD_TAG = "run-record"  # the markdown cell a stamp writes under the title
+EVIDENCE_PROFILES = ("cpu", "gpu")  # real-model runs; smoke outputs are never committed
 
 
 def notebooks_dir() -> Path:
@@ -63,47 +70,112 @@ def code_hash(nb: dict[str, Any]) -> str:
     return digest.hexdigest()
 
 
+def _has_outputs(nb: dict[str, Any]) -> bool:
+    return any(c.get("outputs") or c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def _run_record_index(nb: dict[str, Any]) -> int | None:
+    return next((i for i, c in enumerate(nb["cells"]) if RUN_RECORD_TAG in c.get("metadata", {}).get("tags", [])),
+                None)
+
+
 def output_problem(path: Path) -> str | None:
     """Why a notebook's committed outputs are not acceptable, or None.
 
-    Acceptable: no outputs at all, or outputs stamped from a ``gpu`` run whose recorded code hash
-    equals the hash of the code now in the notebook.
+    Acceptable: no outputs and no run record, or outputs stamped from a ``cpu`` or ``gpu`` run whose
+    recorded code hash equals the hash of the code now in the notebook, with its run record shown.
     """
     nb = json.loads(Path(path).read_text())
-    has_outputs = any(c.get("outputs") or c.get("execution_count") for c in nb["cells"]
-                      if c["cell_type"] == "code")
-    if not has_outputs:
-        return None
     stamp_meta = nb.get("metadata", {}).get(META_KEY)
+    if not _has_outputs(nb):
+        if _run_record_index(nb) is not None or stamp_meta:
+            return "has a run record but no outputs (remove the record cell and metadata, or stamp a run)"
+        return None
     if not stamp_meta:
-        return "has outputs but no record of the gpu run that made them (clear them or stamp a gpu run)"
-    if stamp_meta.get("profile") != "gpu":
-        return f"outputs come from a {stamp_meta.get('profile')!r} run; only gpu-run outputs are committed"
+        return "has outputs but no record of the real run that made them (clear them or stamp a cpu/gpu run)"
+    if stamp_meta.get("profile") not in EVIDENCE_PROFILES:
+        return f"outputs come from a {stamp_meta.get('profile')!r} run; only cpu or gpu runs are committed"
     if stamp_meta.get("source_hash") != code_hash(nb):
-        return "code changed since the gpu run that made its outputs (rerun on GPU or clear outputs)"
+        return "code changed since the run that made its outputs (rerun and stamp, or clear outputs)"
+    if _run_record_index(nb) is None:
+        return "outputs lack the run-record cell that tells a reader which run made them (stamp again)"
     return None
 
 
+def run_record_markdown(meta: dict[str, Any], results: dict[str, Any]) -> str:
+    """The cell under the title: which run produced the outputs on this page, and how its claims ended."""
+    counts = {name: sum(verdict(c["holds"], c.get("enforced", True)) == name for c in results["claims"])
+              for name in ("holds", "did not hold", "not replicated")}
+    tally = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+    return (f"> **Outputs on this page** come from a real run of exactly this code: profile `{meta['profile']}` "
+            f"(model `{results['model_id']}`) on {meta['hardware']}, {meta['date']}, {meta['wall_s']:.0f} s "
+            f"for the whole notebook. Claims: {tally or 'none'}. Code hash `{meta['source_hash'][:12]}`; "
+            f"results in `results/{meta['profile']}/{results['notebook']}.json`, all runs in "
+            "[`results/README.md`](../results/README.md).")
+
+
+def _run_profile(run_nb: dict[str, Any]) -> str:
+    profile = run_nb.get("metadata", {}).get("papermill", {}).get("parameters", {}).get("PROFILE", "auto")
+    if profile not in EVIDENCE_PROFILES:
+        raise SystemExit(f"only cpu or gpu runs are stamped (this run's PROFILE is {profile!r}); "
+                         "run it with `make run PROFILE=cpu NB=..`")
+    return profile
+
+
 def stamp(executed: Path, target: Path) -> None:
-    """Copy outputs of an executed gpu run into ``target`` after checking that the code is identical."""
+    """Copy the outputs of an executed cpu or gpu run into ``target`` after checking that the code is identical.
+
+    The run's results JSON must carry the same code hash (``run`` writes it). A gpu stamp of the current
+    code is never replaced by a cpu run: it is the stronger evidence.
+    """
     run_nb = json.loads(Path(executed).read_text())
     src_nb = json.loads(Path(target).read_text())
-    if code_hash(run_nb) != code_hash(src_nb):
+    digest = code_hash(src_nb)
+    if code_hash(run_nb) != digest:
         raise SystemExit(f"{executed} was run from different code than {target}; not stamping")
-    profile = run_nb.get("metadata", {}).get("papermill", {}).get("parameters", {}).get("PROFILE", "auto")
+    profile = _run_profile(run_nb)
+    old = src_nb.get("metadata", {}).get(META_KEY) or {}
+    if profile == "cpu" and old.get("profile") == "gpu" and old.get("source_hash") == digest:
+        raise SystemExit(f"{target} carries a gpu run of this same code; a cpu run does not replace it")
+    results_path = results_dir(profile) / f"{Path(target).stem}.json"
+    results = load_results(results_path) if results_path.is_file() else {}
+    if results.get("source_hash") != digest:
+        raise SystemExit(f"{display_path(results_path)} is missing or from other code; run the notebook with "
+                         "`python -m helpers.curriculum run` so its results record the code they came from")
     run_cells = [c for c in run_nb["cells"] if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
-    if len(run_cells) != len(src_nb["cells"]):
-        raise SystemExit("cell count differs between the run and the source notebook")
+    record = _run_record_index(src_nb)
+    if record is not None:
+        del src_nb["cells"][record]
+    if len(run_cells) != len(src_nb["cells"]) or any(a["cell_type"] != b["cell_type"]
+                                                     for a, b in zip(run_cells, src_nb["cells"], strict=True)):
+        raise SystemExit("cells differ between the run and the source notebook")
     for src_cell, run_cell in zip(src_nb["cells"], run_cells, strict=True):
         if src_cell["cell_type"] == "code":
             src_cell["outputs"] = run_cell.get("outputs", [])
             src_cell["execution_count"] = run_cell.get("execution_count")
-    src_nb.setdefault("metadata", {})[META_KEY] = {
-        "profile": profile if profile != "auto" else "gpu",
-        "source_hash": code_hash(src_nb),
-        "stamped_from": Path(executed).name,
-    }
+    papermill_meta = run_nb.get("metadata", {}).get("papermill", {})
+    meta = {"profile": profile, "source_hash": digest, "stamped_from": Path(executed).name,
+            "date": str(papermill_meta.get("end_time") or results.get("executed_at", ""))[:10],
+            "hardware": hardware_label(results["environment"]),
+            "wall_s": round(float(papermill_meta.get("duration") or results["timings"]["notebook_total_s"]), 1)}
+    src_nb.setdefault("metadata", {})[META_KEY] = meta
+    src_nb["cells"].insert(1, {"cell_type": "markdown", "id": "run-record", "metadata": {"tags": [RUN_RECORD_TAG]},
+                               "source": run_record_markdown(meta, results)})
     Path(target).write_text(json.dumps(src_nb, indent=1, ensure_ascii=False) + "\n")
+
+
+def record_source(executed: Path, profile: str) -> None:
+    """Write the hash of the code that ran (read from the executed copy) into the results JSON it saved.
+
+    Any reader of ``results/`` can then tell whether a result belongs to the code now committed.
+    """
+    path = results_dir(profile) / f"{executed.stem}.json"
+    if not path.is_file():
+        return
+    data = json.loads(path.read_text())
+    data["source_hash"] = code_hash(json.loads(executed.read_text()))
+    data["executed_at"] = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())
+    path.write_text(json.dumps(data, indent=1) + "\n")
 
 
 @dataclass
@@ -146,9 +218,8 @@ def _fmt(value: Any) -> str:
 
 
 def _verdict(claim: dict[str, Any]) -> str:
-    if claim["holds"]:
-        return "held"
-    return "**did not hold**" if claim.get("enforced", True) else "**not replicated at this scale**"
+    word = verdict(claim["holds"], claim.get("enforced", True))
+    return word if claim["holds"] else f"**{word}**"
 
 
 def write_summary(profile: str, outcomes: dict[str, RunOutcome], out_dir: Path) -> Path:
@@ -187,6 +258,51 @@ def write_summary(profile: str, outcomes: dict[str, RunOutcome], out_dir: Path) 
     return path
 
 
+def _code_state(data: dict[str, Any], current: dict[str, str]) -> str:
+    """Whether a result was produced by the code now in its notebook."""
+    if data["notebook"] not in current:
+        return "not a notebook"
+    if "source_hash" not in data:
+        return "unknown (no hash recorded)"
+    return "current" if data["source_hash"] == current[data["notebook"]] else "earlier code"
+
+
+def evidence_markdown() -> str:
+    """``results/README.md``: every committed result per notebook and profile, and every claim's verdict.
+
+    Generated only from the committed results JSON and the notebooks' code, so it is reproducible and
+    ``make test`` can check that it is current.
+    """
+    current = {p.stem: code_hash(json.loads(p.read_text())) for p in list_notebooks()}
+    results = [load_results(p) for profile in EVIDENCE_PROFILES for p in sorted(results_dir(profile).glob("*.json"))]
+    results.sort(key=lambda d: (d["notebook"], d["profile"]))
+    lines = ["# Evidence: every committed run", "",
+             "Generated by `python -m helpers.curriculum evidence` from `results/cpu/` and `results/gpu/`; "
+             "`make test` fails when it is out of date. *code* says whether a result came from the code now in "
+             "the notebook (`current`) or from an earlier version (kept as the record of that run).", "",
+             "| notebook | profile | holds | did not hold | not replicated | wall (s) | peak RSS (GiB) | "
+             "peak CUDA (GiB) | hardware | code |", "|---|---|---|---|---|---|---|---|---|---|"]
+    details: list[str] = []
+    for data in results:
+        words = [verdict(c["holds"], c.get("enforced", True)) for c in data["claims"]]
+        mem = data["peak_memory"]
+        lines.append(f"| {data['notebook']} | {data['profile']} | {words.count('holds')} | "
+                     f"{words.count('did not hold')} | {words.count('not replicated')} | "
+                     f"{_fmt(data['timings'].get('notebook_total_s', '-'))} | {mem.get('rss_gib', '-')} | "
+                     f"{mem.get('cuda_allocated_gib', '-')} | {hardware_label(data['environment'])} | "
+                     f"{_code_state(data, current)} |")
+        if data["claims"]:
+            details += [f"## {data['notebook']} ({data['profile']})", ""]
+            details += [f"- {_verdict(c)}: `{c['id']}`: {c['statement']} (observed {_fmt(c['observed'])}; "
+                        f"expected {c['expected']})" for c in data["claims"]]
+            details.append("")
+    return "\n".join(lines + [""] + details)
+
+
+def evidence_path() -> Path:
+    return repo_root() / "results" / "README.md"
+
+
 def run(profile: str, selector: str | None, out_root: Path) -> int:
     """Execute the selected notebooks in one profile, then summarise; non-zero exit if any failed."""
     name = resolve_profile_name(profile)
@@ -195,6 +311,8 @@ def run(profile: str, selector: str | None, out_root: Path) -> int:
     for notebook in list_notebooks(selector):
         print(f"== {notebook.name} (profile {name})", flush=True)
         outcome = execute(notebook, out_dir, {"PROFILE": name})
+        if outcome.ok:
+            record_source(out_dir / notebook.name, name)
         outcomes[notebook.stem] = outcome
         print(f"   {'ok' if outcome.ok else 'FAILED: ' + outcome.error} in {outcome.wall_s:.1f} s", flush=True)
     summary = write_summary(name, outcomes, out_dir)
@@ -213,7 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     sum_p = sub.add_parser("summary", help="rewrite SUMMARY.md from results/<profile>/")
     sum_p.add_argument("--profile", default="gpu")
     sum_p.add_argument("--out", default=str(repo_root() / "runs"))
-    stamp_p = sub.add_parser("stamp", help="copy a gpu run's outputs into the source notebook")
+    sub.add_parser("evidence", help="rewrite results/README.md from the committed results JSON")
+    stamp_p = sub.add_parser("stamp", help="copy a cpu or gpu run's outputs into the source notebook")
     stamp_p.add_argument("executed", type=Path)
     stamp_p.add_argument("target", type=Path)
     args = parser.parse_args(argv)
@@ -222,6 +341,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "summary":
         name = resolve_profile_name(args.profile)
         print(write_summary(name, {}, Path(args.out) / name))
+        return 0
+    if args.command == "evidence":
+        evidence_path().write_text(evidence_markdown())
+        print(f"wrote {display_path(evidence_path())}")
         return 0
     stamp(args.executed, args.target)
     return 0
