@@ -16,7 +16,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from helpers.evals.drift import EvalMode, model_logits, right_pad
+from helpers.batching import pad_rows
+from helpers.evals.drift import model_logits
+from helpers.modes import EvalMode
 
 INIT_STRATEGIES = ("random", "hf_default", "mean", "description")
 
@@ -109,7 +111,7 @@ def _scored_batches(model: Any, tokenizer: Any, texts: Sequence[str],
     with torch.inference_mode(), EvalMode(model):
         for start in range(0, len(texts), batch_size):
             rows = tokenizer(list(texts[start:start + batch_size]), add_special_tokens=False)["input_ids"]
-            input_ids, attention_mask = right_pad(rows, pad_id)
+            input_ids, attention_mask = pad_rows(rows, pad_id, side="right")
             logits = model_logits(model, input_ids, attention_mask).float()
             yield logits, input_ids.to(logits.device), attention_mask.bool().to(logits.device)
 

@@ -23,7 +23,8 @@ from typing import Any
 
 import torch
 
-from helpers.evals.drift import EvalMode, right_pad
+from helpers.batching import pad_rows
+from helpers.modes import EvalMode
 
 
 def _render(tokenizer: Any, prompt: str, response: str, system: str | None) -> str:
@@ -57,7 +58,7 @@ def score_with_reward_model(rm: Any, tokenizer: Any, prompts: Sequence[str], res
         for start in range(0, len(texts), batch_size):
             rows = tokenizer(texts[start:start + batch_size], add_special_tokens=False,
                              truncation=max_length is not None, max_length=max_length)["input_ids"]
-            input_ids, attention_mask = right_pad(rows, pad_id)
+            input_ids, attention_mask = pad_rows(rows, pad_id, side="right")
             logits = rm(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
             scores.extend(logits[:, 0].float().cpu().tolist())
     return scores
