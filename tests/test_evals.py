@@ -364,7 +364,7 @@ def test_reward_scores_do_not_depend_on_padding_or_batch(reward_model, tiny):
 
 def test_scoring_and_generation_run_in_eval_mode_and_restore_train_mode(tiny, reward_model):
     """Dropout must be off while we measure, and a model handed over mid-training must come back training."""
-    from helpers.pretrain import generate_until_stop
+    from helpers.evals import generate_until_stop
 
     model, tokenizer = tiny
     calls = {

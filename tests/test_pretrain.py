@@ -1,4 +1,4 @@
-"""helpers.pretrain: full-row packing, a seeded base model, stop detection, per-token loss, mask rendering, cache."""
+"""helpers.pretrain: full-row packing, a seeded base model, per-token loss, mask rendering, cache."""
 
 import json
 
@@ -7,13 +7,10 @@ import torch
 
 from helpers.models import cache_problem, load_tokenizer
 from helpers.pretrain import (
-    Completion,
     build_llama,
-    generate_until_stop,
     mask_markup,
     pack_rows,
     save_to_cache,
-    stop_rate,
     token_losses,
 )
 
@@ -56,33 +53,6 @@ def test_same_seed_same_model_and_no_zeroed_special_token(tokenizer):
     assert torch.equal(wa, wb) and not torch.equal(wa, wc)
     assert a.get_output_embeddings().weight is wa  # tied
     assert wa[tokenizer.eos_token_id].norm() > 0  # the pad/EOS row is initialised like every other token
-
-
-def _constant_model(tokenizer):
-    """A model whose logits are all zero, so greedy decoding always picks token id 0 (<|endoftext|>)."""
-    model = build_llama(tokenizer, seed=0, **SMALL)
-    with torch.no_grad():
-        model.model.norm.weight.zero_()
-    return model
-
-
-def test_stop_is_detected_only_for_the_given_stop_tokens(tokenizer):
-    model = _constant_model(tokenizer)
-    prompts = ["Alpha was born in", "Hi"]  # different lengths: the batch is left-padded
-    stopped = generate_until_stop(model, tokenizer, prompts, max_new_tokens=5, stop_ids=[0, 2], batch_size=2)
-    assert [c.stopped for c in stopped] == [True, True]
-    assert [c.new_tokens for c in stopped] == [1, 1] and stopped[0].text == "<|endoftext|>"
-    running = generate_until_stop(model, tokenizer, prompts, max_new_tokens=5, stop_ids=[2], batch_size=1)
-    assert [c.stopped for c in running] == [False, False] and [c.new_tokens for c in running] == [5, 5]
-    assert stop_rate(stopped + running) == 0.5
-
-
-def test_stop_rate_and_stop_ids_reject_empty_input(tokenizer):
-    with pytest.raises(ValueError, match="no completions"):
-        stop_rate([])
-    with pytest.raises(ValueError, match="stop_ids is empty"):
-        generate_until_stop(_constant_model(tokenizer), tokenizer, ["x"], max_new_tokens=2, stop_ids=[])
-    assert stop_rate([Completion("a", True, 1), Completion("b", False, 4)]) == 0.5
 
 
 def test_token_losses_average_to_the_model_loss(tokenizer):

@@ -4,9 +4,8 @@ Pretraining data is *shaped* differently from SFT data: documents are concatenat
 stream and cut into rows of exactly the context length, with no chat markup at all. :func:`pack_rows`
 does that cut in plain sight (and says how many tokens the last, partial row threw away).
 
-A base model that never saw the end-of-turn token cannot emit it, so it cannot stop.
-:func:`generate_until_stop` generates greedily and records, per prompt, whether a stop token came
-before the token budget ran out; :func:`stop_rate` turns that into the share that stopped.
+A base model that never saw the end-of-turn token cannot emit it, so it cannot stop
+(:func:`helpers.evals.generate_until_stop` and :func:`helpers.evals.stop_rate` measure that).
 :func:`token_losses` gives the loss of every token of a text, to show which tokens a model finds
 surprising (the special tokens, for a base model), and :func:`mask_markup` prints which tokens an
 SFT example trains on. :func:`save_to_cache` stores the pretrained base for later notebooks.
@@ -24,8 +23,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from helpers.evals.drift import EvalMode
-from helpers.evals.generate import left_pad
 from helpers.models import build_cached, cache_root
 
 
@@ -89,51 +86,6 @@ def build_llama(tokenizer: Any, *, hidden_size: int, layers: int, heads: int, kv
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One generation: the text (special tokens kept, so a stop token is visible) and whether it stopped."""
-
-    text: str
-    stopped: bool
-    new_tokens: int
-
-
-def generate_until_stop(model: Any, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int,
-                        stop_ids: Sequence[int], batch_size: int = 32) -> list[Completion]:
-    """Greedy completions of raw text prompts, each cut after its first stop token.
-
-    Prompts are used verbatim (no special tokens added), so a chat-formatted prompt must already
-    carry its markup. A row counts as stopped when a token in ``stop_ids`` appears before
-    ``max_new_tokens`` ran out.
-    """
-    if not stop_ids:
-        raise ValueError("stop_ids is empty: without a stop token no generation can stop")
-    device = next(model.parameters()).device
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
-    encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
-    stops = torch.tensor(list(stop_ids), device=device)
-    out: list[Completion] = []
-    with EvalMode(model), torch.inference_mode():
-        for start in range(0, len(encoded), batch_size):
-            # left padding: every row continues from its last column
-            ids, mask = left_pad(encoded[start:start + batch_size], pad_id, device)
-            generated = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                       do_sample=False, eos_token_id=list(stop_ids), pad_token_id=pad_id)
-            for row in generated[:, ids.shape[1]:]:
-                hits = torch.nonzero(torch.isin(row, stops)).flatten()
-                stopped = hits.numel() > 0
-                end = int(hits[0]) + 1 if stopped else row.numel()
-                out.append(Completion(text=tokenizer.decode(row[:end].tolist()), stopped=stopped, new_tokens=end))
-    return out
-
-
-def stop_rate(completions: Sequence[Completion]) -> float:
-    """Share of completions that ended with a stop token before their budget ran out."""
-    if not completions:
-        raise ValueError("no completions to measure")
-    return sum(c.stopped for c in completions) / len(completions)
 
 
 def token_losses(model: Any, input_ids: Sequence[int]) -> list[float]:

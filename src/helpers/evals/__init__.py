@@ -1,16 +1,26 @@
 """Evaluation: batched generation, programmatic graders, sandboxed code, drift, format collapse, rewards.
 
-- :mod:`~helpers.evals.generate`: :func:`generate` (one completion per prompt, batched, in order).
+- :mod:`~helpers.evals.generate`: :func:`generate` (one completion per prompt, batched, in order) and
+  :func:`generate_until_stop` / :func:`stop_rate` (did each completion stop before its budget ran out).
 - :mod:`~helpers.evals.graders`: exact match, numeric answers, verifiable constraints, unit-tested code.
 - :mod:`~helpers.evals.sandbox`: :func:`run_tests` runs model-written code in a limited child process.
-- :mod:`~helpers.evals.drift`: :func:`mean_token_kl` to a reference model and :func:`perplexity`.
+- :mod:`~helpers.evals.drift`: :func:`mean_token_kl` to a reference model and :func:`perplexity`;
+  :class:`RealPositionLogits` lines a prompt-tuned model's logits up with its input.
 - :mod:`~helpers.evals.collapse`: :func:`label_share`, the share of answers that are a task's labels.
 - :mod:`~helpers.evals.reward`: reward-model scores and win rates.
 """
 
 from helpers.evals.collapse import is_label, label_share
-from helpers.evals.drift import mean_token_kl, perplexity
-from helpers.evals.generate import GenerationStats, generate, generate_with_stats, render_prompts
+from helpers.evals.drift import RealPositionLogits, mean_token_kl, perplexity, virtual_token_count
+from helpers.evals.generate import (
+    Completion,
+    GenerationStats,
+    generate,
+    generate_until_stop,
+    generate_with_stats,
+    render_prompts,
+    stop_rate,
+)
 from helpers.evals.graders import (
     check_constraint,
     check_constraints,
@@ -26,6 +36,7 @@ from helpers.evals.reward import pairwise_win_rate, score_with_reward_model, win
 from helpers.evals.sandbox import SandboxResult, run_many, run_tests
 
 __all__ = [
+    "Completion", "RealPositionLogits", "generate_until_stop", "stop_rate", "virtual_token_count",
     "GenerationStats", "SandboxResult", "check_constraint", "check_constraints", "code_score",
     "constraint_score", "exact_match", "extract_code", "extract_number", "generate", "generate_with_stats",
     "is_label", "label_share", "mean_token_kl", "normalize_text", "numeric_match", "pairwise_win_rate",

@@ -11,31 +11,29 @@ Both pad on the right (the positions of real tokens then match an unpadded run) 
 padding, weigh every real token equally (a long text counts more than a short one), and work one
 batch at a time: a ``batch x length x 49k`` logits tensor is ~400 MB in fp32 for 8 x 256 tokens, so
 logits are reduced to a few numbers per batch and freed before the next.
+
+A prompt-tuned PEFT model prepends its virtual tokens inside ``forward``, so its logits have more
+positions than the input and no position-by-position measure lines up; :class:`RealPositionLogits`
+drops the virtual positions so the soft prompt still conditions every real token but only real
+tokens are compared.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from helpers.batching import pad_rows
+from helpers.modes import EvalMode
+
 
 def _device_of(model: Any) -> torch.device:
     return next(model.parameters()).device
-
-
-def right_pad(rows: list[list[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Token rows -> (input_ids, attention_mask), padded on the right to the longest row."""
-    width = max(len(row) for row in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
-        attention_mask[i, :len(row)] = 1
-    return input_ids, attention_mask
 
 
 def _batches(tokenizer: Any, texts: Sequence[str], batch_size: int,
@@ -54,29 +52,13 @@ def _batches(tokenizer: Any, texts: Sequence[str], batch_size: int,
         width = max(len(row) for row in rows)
         if width == 0:  # every text in this batch is empty: no positions to score
             continue
-        yield right_pad(rows, pad_id)
+        yield pad_rows(rows, pad_id, side="right")
 
 
 def model_logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
     """Logits of a padded batch, moved to the model's device first."""
     device = _device_of(model)
     return model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
-
-
-class EvalMode:
-    """Put models in eval mode (no dropout) for the block and restore their previous modes after."""
-
-    def __init__(self, *models: Any) -> None:
-        self.models = models
-        self.modes = [model.training for model in models]
-
-    def __enter__(self) -> None:
-        for model in self.models:
-            model.eval()
-
-    def __exit__(self, *exc: object) -> None:
-        for model, mode in zip(self.models, self.modes, strict=True):
-            model.train(mode)
 
 
 def mean_token_kl(model: Any, ref_model: Any, tokenizer: Any, prompts_or_texts: Sequence[str], *,
@@ -135,3 +117,37 @@ def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], *, batch_size: 
     if count == 0:
         raise ValueError("no tokens to predict: every text is shorter than two tokens")
     return math.exp(total_nll / count)
+
+
+def virtual_token_count(model: Any) -> int:
+    """How many virtual tokens a PEFT prompt-learning model prepends to every input (0 for other models)."""
+    configs = getattr(model, "peft_config", None)
+    if not configs:
+        return 0
+    config = configs[getattr(model, "active_adapter", "default")]
+    if not getattr(config, "is_prompt_learning", False):
+        return 0
+    return int(config.num_virtual_tokens)
+
+
+class RealPositionLogits(torch.nn.Module):
+    """Wrap a model so its ``logits`` have one position per input token, virtual tokens dropped.
+
+    For a prompt-tuned PEFT model the soft prompt stays in front of every input (so it still shapes
+    the predictions), but the returned logits line up with ``input_ids`` again. With the adapter
+    switched off, and for any other model, the logits pass through unchanged.
+    """
+
+    def __init__(self, model: Any) -> None:
+        super().__init__()
+        self.model = model
+        self.n_virtual = virtual_token_count(model)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                **kwargs: Any) -> SimpleNamespace:
+        logits = self.model(input_ids=input_ids, attention_mask=attention_mask, **kwargs).logits
+        extra = logits.shape[1] - input_ids.shape[1]
+        if extra not in (0, self.n_virtual):  # 0: the adapter is switched off (``disable_adapter``)
+            raise ValueError(f"the model returned {logits.shape[1]} positions for {input_ids.shape[1]} tokens; "
+                             f"expected {self.n_virtual} virtual tokens in front or none")
+        return SimpleNamespace(logits=logits[:, extra:])

@@ -2,18 +2,25 @@
 
 Why it is shaped like this:
 
-* **Left padding.** A decoder-only model continues from the last position of each row, so padding
-  goes on the left; the attention mask hides it and ``generate`` derives position ids from the mask,
-  so a padded prompt yields the same greedy tokens as the same prompt alone (checked in fp32; in
-  bf16, kernels for different batch shapes round differently and can flip a near-tie). The padding is built
-  here from token ids, which leaves the tokenizer's own ``padding_side`` untouched.
-* **Sorting by length.** Prompts are batched in order of token length (longest first, so an
-  out-of-memory error shows in the first batch) and the outputs are put back in input order. Rows of
-  similar length waste little compute on padding.
+* **Left padding** (:func:`helpers.batching.pad_rows`). A decoder-only model continues from the last
+  position of each row, so padding goes on the left; the attention mask hides it and ``generate``
+  derives position ids from the mask, so a padded prompt yields the same greedy tokens as the same
+  prompt alone (checked in fp32; in bf16, kernels for different batch shapes round differently and
+  can flip a near-tie). The padding is built from token ids, which leaves the tokenizer's own
+  ``padding_side`` untouched.
+* **Sorting by length.** :func:`generate` batches prompts in order of token length (longest first,
+  so an out-of-memory error shows in the first batch) and puts the outputs back in input order. Rows
+  of similar length waste little compute on padding. :func:`generate_until_stop` keeps the order it
+  is given, so the caller decides which prompts share a batch.
 * **One ``model.generate`` call per batch** with the KV cache on: no per-token Python loop here.
   For a small model on a GPU each decoding step costs about the same whatever the batch size, so
   the default GPU batch is large (:func:`default_batch_size`).
-* Each row stops at its own EOS; only the new tokens are decoded, special tokens skipped.
+* Each row stops at its own EOS (or stop token); only the new tokens are decoded.
+
+Two views of the same loop: :func:`generate` / :func:`generate_with_stats` return clean completion
+strings (special tokens skipped) for grading, and :func:`generate_until_stop` returns raw text with
+its stop token kept and whether one came before the budget ran out, which is what tells a base
+model (it never learnt to stop) from a chat model. :func:`stop_rate` is the share that stopped.
 
 Sampling seeds torch's random generator from ``seed`` once per call, inside a forked RNG state so the
 caller's random stream is left as it was. The same prompts, ``batch_size`` and ``seed`` give the same
@@ -25,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -34,7 +41,8 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from tqdm.auto import tqdm
 from transformers import GenerationConfig
 
-from helpers.evals.drift import EvalMode
+from helpers.batching import pad_rows
+from helpers.modes import EvalMode
 
 Message = dict[str, str]
 Prompt = str | Sequence[Message]
@@ -95,17 +103,6 @@ def render_prompts(tokenizer: Any, prompts: Sequence[Prompt], *, chat: bool = Tr
                                           add_generation_prompt=True) for prompt in prompts]
 
 
-def left_pad(rows: list[list[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Stack token id lists into a left-padded batch and its attention mask."""
-    width = max(len(row) for row in rows)
-    input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, width - len(row):] = torch.tensor(row, dtype=torch.long)
-        attention_mask[i, width - len(row):] = 1
-    return input_ids.to(device), attention_mask.to(device)
-
-
 def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     configured = getattr(model.generation_config, "eos_token_id", None)
     if configured is None:
@@ -115,16 +112,9 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     return [configured] if isinstance(configured, int) else list(configured)
 
 
-def _cut_at_eos(tokens: torch.Tensor, eos_ids: list[int]) -> tuple[list[list[int]], int]:
-    """Per row, the generated ids before the first EOS; and the token count including that EOS."""
-    is_eos = torch.isin(tokens, torch.tensor(eos_ids, device=tokens.device))
-    rows: list[list[int]] = []
-    counted = 0
-    for row, row_eos in zip(tokens.tolist(), is_eos.tolist(), strict=True):
-        stop = row_eos.index(True) if True in row_eos else len(row)
-        rows.append(row[:stop])
-        counted += min(stop + 1, len(row))
-    return rows, counted
+def _first_stop(row: list[int], stop_ids: Collection[int]) -> int | None:
+    """Index of the first token of ``row`` in ``stop_ids``, or None when the row never stopped."""
+    return next((i for i, token in enumerate(row) if token in stop_ids), None)
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -154,13 +144,54 @@ def _attention_backends(device: torch.device) -> contextlib.AbstractContextManag
     return sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH])
 
 
-def _generate_rows(model: Any, config: GenerationConfig, rows: list[list[int]], pad_id: int,
-                   device: torch.device) -> torch.Tensor:
+def _generate_rows(model: Any, config: GenerationConfig, rows: list[list[int]], device: torch.device) -> torch.Tensor:
     """The new token ids (batch x steps) that ``model.generate`` appends to the left-padded ``rows``."""
-    input_ids, attention_mask = left_pad(rows, pad_id, device)
+    input_ids, attention_mask = pad_rows(rows, config.pad_token_id, side="left", device=device)
     with _attention_backends(device):
         generated = model.generate(input_ids=input_ids, attention_mask=attention_mask, generation_config=config)
     return generated[:, input_ids.shape[1]:]
+
+
+def _check_sizes(batch_size: int, max_new_tokens: int) -> None:
+    if batch_size < 1 or max_new_tokens < 1:
+        raise ValueError(f"batch_size and max_new_tokens must be >= 1, got {batch_size} and {max_new_tokens}")
+
+
+def _generate_ids(model: Any, encoded: list[list[int]], order: Sequence[int], config: GenerationConfig, *,
+                  batch_size: int, seed: int, progress: bool) -> tuple[list[list[int]], int]:
+    """The one generation loop: new token ids per prompt (in input order) and the batch size used at the end.
+
+    Prompts are batched in ``order``; each row's ids run to the end of its batch, so a row that
+    stopped early carries padding after its stop token and the caller cuts it. If a GPU runs out of
+    memory the batch is halved and retried.
+    """
+    empty = [i for i, ids in enumerate(encoded) if not ids]
+    if empty:
+        raise ValueError(f"prompts at positions {empty[:5]} encode to no tokens; nothing to continue from")
+    device = next(model.parameters()).device
+    new_ids: list[list[int]] = [[] for _ in encoded]
+    size = batch_size
+    rng_devices = [device] if device.type == "cuda" else []
+    with EvalMode(model), torch.inference_mode(), torch.random.fork_rng(devices=rng_devices), \
+            tqdm(total=len(encoded), desc="generate", unit="prompt", disable=not progress) as bar:
+        torch.manual_seed(seed)
+        start = 0
+        while start < len(order):
+            batch = order[start:start + size]
+            try:
+                rows = _generate_rows(model, config, [encoded[i] for i in batch], device)
+            except torch.OutOfMemoryError:
+                if size == 1:
+                    raise
+                size //= 2
+                torch.cuda.empty_cache()
+                warnings.warn(f"out of memory; generating in batches of {size}", stacklevel=3)
+                continue
+            for index, row in zip(batch, rows.tolist(), strict=True):
+                new_ids[index] = row
+            bar.update(len(batch))
+            start += len(batch)
+    return new_ids, size
 
 
 def generate_with_stats(model: Any, tokenizer: Any, prompts: Sequence[Prompt], *, max_new_tokens: int = 64,
@@ -174,14 +205,10 @@ def generate_with_stats(model: Any, tokenizer: Any, prompts: Sequence[Prompt], *
     """
     device = next(model.parameters()).device
     size = default_batch_size(device) if batch_size is None else batch_size
-    if size < 1 or max_new_tokens < 1:
-        raise ValueError(f"batch_size and max_new_tokens must be >= 1, got {size} and {max_new_tokens}")
+    _check_sizes(size, max_new_tokens)
     texts = render_prompts(tokenizer, prompts, chat=chat, system=system)
     # The chat template already wrote the special tokens; raw prompts get the tokenizer's usual ones.
     encoded = tokenizer(texts, add_special_tokens=not chat)["input_ids"]
-    empty = [i for i, ids in enumerate(encoded) if not ids]
-    if empty:
-        raise ValueError(f"prompts at positions {empty[:5]} encode to no tokens; nothing to continue from")
     eos_ids = _eos_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
     config = GenerationConfig(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=do_sample,
@@ -189,32 +216,15 @@ def generate_with_stats(model: Any, tokenizer: Any, prompts: Sequence[Prompt], *
                               pad_token_id=pad_id, eos_token_id=eos_ids,
                               **({"temperature": temperature, "top_p": top_p} if do_sample else {}))
     order = sorted(range(len(texts)), key=lambda i: -len(encoded[i]))
-    outputs: list[str] = [""] * len(texts)
-    new_tokens = 0
     started = time.perf_counter()
-    rng_devices = [device] if device.type == "cuda" else []
-    with EvalMode(model), torch.inference_mode(), torch.random.fork_rng(devices=rng_devices), \
-            tqdm(total=len(texts), desc="generate", unit="prompt", disable=not progress) as bar:
-        torch.manual_seed(seed)
-        start = 0
-        while start < len(order):
-            batch = order[start:start + size]
-            try:
-                new_ids = _generate_rows(model, config, [encoded[i] for i in batch], pad_id, device)
-            except torch.OutOfMemoryError:
-                if size == 1:
-                    raise
-                size //= 2
-                torch.cuda.empty_cache()
-                warnings.warn(f"out of memory; generating in batches of {size}", stacklevel=2)
-                continue
-            rows, counted = _cut_at_eos(new_ids, eos_ids)
-            new_tokens += counted
-            decoded = tokenizer.batch_decode(rows, skip_special_tokens=True)
-            for index, text in zip(batch, decoded, strict=True):
-                outputs[index] = text
-            bar.update(len(batch))
-            start += len(batch)
+    new_ids, size = _generate_ids(model, encoded, order, config, batch_size=size, seed=seed, progress=progress)
+    kept: list[list[int]] = []
+    new_tokens = 0  # up to and including each row's EOS: the padding after it is not work the row asked for
+    for row in new_ids:
+        stop = _first_stop(row, eos_ids)
+        kept.append(row if stop is None else row[:stop])
+        new_tokens += len(row) if stop is None else stop + 1
+    outputs = tokenizer.batch_decode(kept, skip_special_tokens=True)
     seconds = time.perf_counter() - started
     stats = GenerationStats(prompts=len(texts), new_tokens=new_tokens, seconds=seconds,
                             tokens_per_s=new_tokens / seconds if seconds > 0 else 0.0, batch_size=size)
@@ -235,3 +245,45 @@ def generate(model: Any, tokenizer: Any, prompts: Sequence[Prompt], *, max_new_t
                                    batch_size=batch_size, do_sample=do_sample, temperature=temperature,
                                    top_p=top_p, seed=seed, chat=chat, system=system, progress=progress)
     return texts
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One generation: the text (special tokens kept, so a stop token is visible) and whether it stopped."""
+
+    text: str
+    stopped: bool
+    new_tokens: int
+
+
+def generate_until_stop(model: Any, tokenizer: Any, prompts: Sequence[str], *, max_new_tokens: int,
+                        stop_ids: Sequence[int], batch_size: int = 32) -> list[Completion]:
+    """Greedy completions of raw text prompts, each cut after its first stop token.
+
+    Prompts are used verbatim (no special tokens added), so a chat-formatted prompt must already
+    carry its markup. A row counts as stopped when a token in ``stop_ids`` appears before
+    ``max_new_tokens`` ran out; ``new_tokens`` counts up to and including that token. Prompts are
+    batched in the order given, ``batch_size`` at a time.
+    """
+    if not stop_ids:
+        raise ValueError("stop_ids is empty: without a stop token no generation can stop")
+    _check_sizes(batch_size, max_new_tokens)
+    encoded = tokenizer(list(prompts), add_special_tokens=False)["input_ids"]
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop_ids[0]
+    config = GenerationConfig(max_new_tokens=max_new_tokens, do_sample=False, use_cache=True,
+                              pad_token_id=pad_id, eos_token_id=list(stop_ids))
+    new_ids, _ = _generate_ids(model, encoded, range(len(encoded)), config, batch_size=batch_size, seed=0,
+                               progress=False)
+    completions: list[Completion] = []
+    for row in new_ids:
+        stop = _first_stop(row, stop_ids)
+        end = len(row) if stop is None else stop + 1
+        completions.append(Completion(text=tokenizer.decode(row[:end]), stopped=stop is not None, new_tokens=end))
+    return completions
+
+
+def stop_rate(completions: Sequence[Completion]) -> float:
+    """Share of completions that ended with a stop token before their budget ran out."""
+    if not completions:
+        raise ValueError("no completions to measure")
+    return sum(c.stopped for c in completions) / len(completions)
