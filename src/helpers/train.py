@@ -233,25 +233,24 @@ class ProgressLines(TrainerCallback):
     """A short line about every fifth of a run (step, loss, seconds) in place of the trainer's own output.
 
     With ``disable_tqdm`` the trainer prints every raw log dict; with tqdm a notebook saved to disk keeps
-    one bar redraw per step. Five lines a run tell a reader that training moves and how fast.
+    one bar redraw per step. Five lines a run tell a reader that training moves and how fast. Lines are
+    printed when a loss is logged (the trainer logs after ``on_step_end``), so each shows a real loss.
     """
 
     def __init__(self, name: str, lines: int = 5) -> None:
         self.name, self.lines = name, lines
-        self._start, self._last_loss = 0.0, float("nan")
+        self._start, self._next = 0.0, 1
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-        self._start = time.perf_counter()
+        self._start, self._next = time.perf_counter(), max(1, state.max_steps // self.lines)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
-        if logs and "loss" in logs:
-            self._last_loss = float(logs["loss"])
-
-    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        if not logs or "loss" not in logs or state.global_step < min(self._next, state.max_steps):
+            return
+        print(f"{self.name}: step {state.global_step}/{state.max_steps}, loss {float(logs['loss']):.4g}, "
+              f"{time.perf_counter() - self._start:.0f} s", flush=True)
         every = max(1, state.max_steps // self.lines)
-        if state.global_step % every == 0 or state.global_step >= state.max_steps:
-            print(f"{self.name}: step {state.global_step}/{state.max_steps}, loss {self._last_loss:.4g}, "
-                  f"{time.perf_counter() - self._start:.0f} s", flush=True)
+        self._next = (state.global_step // every + 1) * every
 
 
 class EveryNSteps(TrainerCallback):
