@@ -8,6 +8,8 @@
   :class:`RealPositionLogits` lines a prompt-tuned model's logits up with its input.
 - :mod:`~helpers.evals.collapse`: :func:`label_share`, the share of answers that are a task's labels.
 - :mod:`~helpers.evals.reward`: reward-model scores and win rates.
+- :mod:`~helpers.evals.suite`: :func:`general_suite`, the named before/after battery of general ability
+  (KL to the start, verifiable constraints, general questions) on items fixed by :func:`general_battery`.
 """
 
 from helpers.evals.collapse import is_label, label_share
@@ -34,6 +36,7 @@ from helpers.evals.graders import (
 )
 from helpers.evals.reward import pairwise_win_rate, score_with_reward_model, win_rate
 from helpers.evals.sandbox import SandboxResult, run_many, run_tests
+from helpers.evals.suite import GeneralBattery, answer_in_response, general_battery, general_suite
 
 __all__ = [
     "Completion", "RealPositionLogits", "generate_until_stop", "stop_rate", "virtual_token_count",
@@ -41,4 +44,5 @@ __all__ = [
     "constraint_score", "exact_match", "extract_code", "extract_number", "generate", "generate_with_stats",
     "is_label", "label_share", "mean_token_kl", "normalize_text", "numeric_match", "pairwise_win_rate",
     "perplexity", "render_prompts", "run_many", "run_tests", "score_with_reward_model", "win_rate",
+    "GeneralBattery", "answer_in_response", "general_battery", "general_suite",
 ]
