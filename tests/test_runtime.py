@@ -74,6 +74,14 @@ def test_resolve_knobs_replaces_per_profile_dicts_and_records_every_knob():
         runtime.resolve_knobs({}, "laptop")
 
 
+def test_constants_imported_from_helpers_are_not_knobs():
+    from helpers.runtime import PRESETS, PROFILE_NAMES
+
+    knobs = runtime.resolve_knobs({"PRESETS": PRESETS, "PROFILE_NAMES": PROFILE_NAMES,
+                                   "NAMES": list(PROFILE_NAMES), "SEED": 0}, "cpu")
+    assert knobs == {"NAMES": ["smoke", "cpu", "gpu"], "SEED": 0}
+
+
 def test_hardware_label_names_the_gpu_or_the_cpu_and_its_cores():
     assert runtime.hardware_label({"gpu": {"name": "NVIDIA H100", "memory_gib": 79.2}}) == "NVIDIA H100 (79.2 GiB)"
     assert runtime.hardware_label({"cpu_model": "Xeon", "cpu_count": 2}) == "Xeon, 2 cores"

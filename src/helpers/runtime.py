@@ -93,12 +93,16 @@ def resolve_knobs(namespace: dict[str, Any], profile_name: str) -> dict[str, Any
     value, so the rest of the notebook reads ``TRAIN_STEPS`` as a number. The returned dict holds
     every knob, resolved, which is what the results JSON records: claim thresholds included, so a
     reader can see the bar each claim was held to. ``PROFILE`` is recorded as the resolved name.
+    A constant imported from a ``helpers`` module (``from helpers.synth.scenes import ROLES``) is the
+    course's code, not a knob, and is left out.
     """
     if profile_name not in PROFILE_NAMES:
         raise ValueError(f"unknown profile {profile_name!r}; choose one of {', '.join(PROFILE_NAMES)}")
     knobs: dict[str, Any] = {}
     for name, value in list(namespace.items()):
         if not name.isupper() or name.startswith("_") or callable(value) or isinstance(value, type(sys)):
+            continue
+        if _imported_from_helpers(name, value):
             continue
         if is_per_profile(value):
             value = namespace[name] = value[profile_name]
@@ -195,6 +199,17 @@ def _cpu_model() -> str | None:
     except OSError:
         pass
     return platform.processor() or None
+
+
+def _imported_from_helpers(name: str, value: Any) -> bool:
+    """True when ``value`` is the very object a loaded ``helpers`` module holds under ``name``.
+
+    Only containers are matched: a scalar such as ``SEED = 0`` is the same interned object as any other 0.
+    """
+    if isinstance(value, (int, float, str, bool, bytes)) or value is None:
+        return False
+    return any(getattr(module, name, None) is value for key, module in list(sys.modules.items())
+               if key.startswith("helpers.") and module is not None)
 
 
 def hardware_label(environment: dict[str, Any]) -> str:
