@@ -75,11 +75,12 @@ def test_resolve_knobs_replaces_per_profile_dicts_and_records_every_knob():
 
 
 def test_constants_imported_from_helpers_are_not_knobs():
+    from helpers.memory import GIB
     from helpers.runtime import PRESETS, PROFILE_NAMES
 
-    knobs = runtime.resolve_knobs({"PRESETS": PRESETS, "PROFILE_NAMES": PROFILE_NAMES,
-                                   "NAMES": list(PROFILE_NAMES), "SEED": 0}, "cpu")
-    assert knobs == {"NAMES": ["smoke", "cpu", "gpu"], "SEED": 0}
+    knobs = runtime.resolve_knobs({"PRESETS": PRESETS, "PROFILE_NAMES": PROFILE_NAMES, "GIB": GIB,
+                                   "NAMES": list(PROFILE_NAMES), "SEED": 0, "ON": True}, "cpu")
+    assert knobs == {"NAMES": ["smoke", "cpu", "gpu"], "SEED": 0, "ON": True}
 
 
 def test_hardware_label_names_the_gpu_or_the_cpu_and_its_cores():

@@ -106,8 +106,10 @@ class Report:
         return value
 
     def claim(self, claim_id: str, statement: str, *, observed: Any, expected: str, holds: bool,
-              enforced: bool = True) -> Claim:
+              enforced: bool = True) -> None:
         """Record a claim and print whether it held; never raises (see :meth:`enforce`).
+
+        Returns nothing, so a cell that ends with a claim shows the printed verdict, not a repr.
 
         ``enforced=False`` marks a replication check: a published number we compare against and
         report honestly, but whose failure at this scale is a finding, not a bug.
@@ -116,7 +118,6 @@ class Report:
         self.claims = [c for c in self.claims if c.id != claim_id] + [entry]
         mark = verdict(entry.holds, enforced).upper()
         print(f"[{mark}] {claim_id}: {statement}\n         observed {entry.observed}; expected {expected}")
-        return entry
 
     @contextlib.contextmanager
     def timer(self, name: str) -> Iterator[None]:

@@ -204,9 +204,10 @@ def _cpu_model() -> str | None:
 def _imported_from_helpers(name: str, value: Any) -> bool:
     """True when ``value`` is the very object a loaded ``helpers`` module holds under ``name``.
 
-    Only containers are matched: a scalar such as ``SEED = 0`` is the same interned object as any other 0.
+    Booleans, None and small ints are left alone: Python keeps one object for each, so ``SEED = 0`` is
+    the same object as any other 0 (``GIB = 2**30`` imported from ``helpers.memory`` is matched).
     """
-    if isinstance(value, (int, float, str, bool, bytes)) or value is None:
+    if value is None or isinstance(value, bool) or (isinstance(value, int) and -5 <= value <= 256):
         return False
     return any(getattr(module, name, None) is value for key, module in list(sys.modules.items())
                if key.startswith("helpers.") and module is not None)
