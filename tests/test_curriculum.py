@@ -67,7 +67,7 @@ def test_outputs_must_come_from_a_real_run_of_the_same_code(tmp_path, results_tm
     assert meta["profile"] == "cpu" and meta["hardware"] and meta["wall_s"] >= 0
     record = nb["cells"][1]
     assert "run-record" in record["metadata"]["tags"] and "profile `cpu`" in record["source"]
-    assert "1 holds, 1 not replicated" in record["source"]
+    assert "1 held, 1 not replicated" in record["source"]
     assert [c for c in nb["cells"] if c["cell_type"] == "code"][1]["outputs"][0]["text"] == "ran\n"
     curriculum.stamp(run, clean)  # stamping again replaces the record, never adds a second one
     assert sum("run-record" in c["metadata"].get("tags", []) for c in json.loads(clean.read_text())["cells"]) == 1

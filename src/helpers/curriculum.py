@@ -106,9 +106,9 @@ def run_record_markdown(meta: dict[str, Any], results: dict[str, Any]) -> str:
     """The cell under the title: which run produced the outputs on this page, and how its claims ended."""
     counts = {name: sum(verdict(c["holds"], c.get("enforced", True)) == name for c in results["claims"])
               for name in ("holds", "did not hold", "not replicated")}
-    tally = ", ".join(f"{n} {name}" for name, n in counts.items() if n)
+    tally = ", ".join(f"{n} {'held' if name == 'holds' else name}" for name, n in counts.items() if n)
     return (f"> **Outputs on this page** come from a real run of exactly this code: profile `{meta['profile']}` "
-            f"(model `{results['model_id']}`) on {meta['hardware']}, {meta['date']}, {meta['wall_s']:.0f} s "
+            f"on {meta['hardware']}, {meta['date']}, {meta['wall_s']:.0f} s "
             f"for the whole notebook. Claims: {tally or 'none'}. Code hash `{meta['source_hash'][:12]}`; "
             f"results in `results/{meta['profile']}/{results['notebook']}.json`, all runs in "
             "[`results/README.md`](../results/README.md).")
