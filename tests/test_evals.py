@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers.evals import (
+    CallCases,
     code_score,
     constraint_score,
     exact_match,
@@ -247,10 +248,11 @@ def test_code_score_runs_the_sandbox():
         "def double(x):\n    return x + 1\n",
         "```python\ndef double(x) return",
     ]
-    score = code_score(completions, ["assert double(4) == 8\nassert double(0) == 0\n"] * 3)
-    assert score["passed"] == 1 and score["n"] == 3 and score["pass_rate"] == pytest.approx(1 / 3)
-    assert score["statuses"] == {"passed": 1, "failed": 1, "error": 1}
-    assert [r.status for r in score["results"]] == ["passed", "failed", "error"]
+    for tests in (CallCases("double", (((4,), 8), ((0,), 0))), "assert double(4) == 8\nassert double(0) == 0\n"):
+        score = code_score(completions, [tests] * 3)
+        assert score["passed"] == 1 and score["n"] == 3 and score["pass_rate"] == pytest.approx(1 / 3)
+        assert score["statuses"] == {"passed": 1, "failed": 1, "error": 1}
+        assert [r.status for r in score["results"]] == ["passed", "failed", "error"]
 
 
 # ---------------------------------------------------------------- drift

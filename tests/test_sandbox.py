@@ -1,11 +1,13 @@
 """The code sandbox: real child processes running misbehaving code, each contained and graded.
 
 Every case runs real code through ``run_tests`` (no mocks) with a short timeout, and checks both the
-verdict and that the damage did not happen (files intact, no process left behind).
+verdict and that the damage did not happen (files intact, no process left behind). Tests as data
+(``CallCases``) and their comparison are tested at the end; the adversarial suite is test_attacks.py.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -14,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.evals.sandbox import STATUSES, run_many, run_tests
+from helpers.evals import sandbox
+from helpers.evals.sandbox import STATUSES, CallCases, network_isolation, plain_equal, run_many, run_tests
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process groups from /proc")
 
@@ -178,3 +181,86 @@ def test_run_many_keeps_order_and_statuses():
     assert all(r.status in STATUSES for r in results)
     with pytest.raises(ValueError, match="2 code strings but 1"):
         run_many(codes[:2], [SQUARE_TESTS])
+
+
+# ---------------------------------------------------------------- tests as data
+
+SQUARE_CASES = CallCases("square", (((3,), 9), ((-2,), 4), ((0,), 0)))
+
+
+def test_tests_as_data_pass_fail_and_count_calls():
+    assert run_tests(SQUARE, SQUARE_CASES).passed
+    result = run_tests("def square(x):\n    return abs(x) * 2 if x else 0\n", SQUARE_CASES)
+    assert result.status == "failed" and (result.cases_passed, result.cases_total) == (2, 3)
+    assert "2 of 3 calls right; first wrong: call 1: square(3) returned 6, expected 9" in result.stderr
+    raised = run_tests("def square(x):\n    return x * x if x else 1 // x\n", SQUARE_CASES)
+    assert raised.status == "failed" and raised.cases_passed == 2
+    assert "call 3: square(0) raised ZeroDivisionError: integer division or modulo by zero" in raised.stderr
+
+
+def test_tests_as_data_report_a_missing_function_or_broken_code_as_error():
+    for code, message in [("def cube(x):\n    return x ** 3\n", "no function named 'square'"),
+                          ("square = 4\n", "no function named 'square'"),
+                          ("def square(x) return", "SyntaxError"),
+                          ("raise ValueError('at import')\n", "at import")]:
+        result = run_tests(code, SQUARE_CASES)
+        assert result.status == "error" and message in result.stderr, code
+
+
+def test_results_compare_by_value_with_exact_types():
+    cases = CallCases("f", (((), {"a": [1, None, "x"], "b": True}),))
+    assert run_tests("def f():\n    return {'b': True, 'a': [1, None, 'x']}\n", cases).passed
+    for wrong in ("{'a': (1, None, 'x'), 'b': True}", "{'a': [1, None, 'x'], 'b': 1}", "{1: 2}",
+                  "{'a': [True, None, 'x'], 'b': True}", "{'a': [1.0, None, 'x'], 'b': True}", "float('nan')"):
+        assert run_tests(f"def f():\n    return {wrong}\n", cases).status == "failed", wrong
+
+
+@pytest.mark.parametrize("expected, got, tolerance, equal", [
+    (1, 1, None, True), (1, True, None, False), (True, 1, None, False), (1, 1.0, None, False),
+    (1, 1.0, 1e-9, True), (0.1 + 0.2, 0.3, None, False), (0.1 + 0.2, 0.3, 1e-9, True), (1, True, 1e-9, False),
+    ([1, [2]], [1, [2]], None, True), ([1, 2], [2, 1], None, False), ({"a": 1}, {"a": 1, "b": 2}, None, False),
+    (None, 0, None, False), ("", None, None, False), ([], {}, None, False),
+])
+def test_plain_equal(expected, got, tolerance, equal):
+    assert plain_equal(expected, got, tolerance) is equal
+
+
+def test_numeric_tolerance_is_the_task_saying_floats_are_fine():
+    cases = CallCases("half", (((3,), 1.5), ((4,), 2)), numeric_tolerance=1e-9)
+    assert run_tests("def half(x):\n    return x / 2\n", cases).passed
+    assert not run_tests("def half(x):\n    return x // 2\n", cases).passed
+
+
+@pytest.mark.parametrize("build, message", [
+    (lambda: CallCases("not a name", (((), 1),)), "Python name"),
+    (lambda: CallCases("f", ()), "at least one case"),
+    (lambda: CallCases("f", (((object(),), 1),)), "case 0 args\\[0\\]: object is not plain JSON"),
+    (lambda: CallCases("f", (((), float("inf")),)), "not JSON"),
+    (lambda: CallCases("f", (((), {1: 2}),)), "dict key 1 is not a str"),
+    (lambda: CallCases("f", ((1, 2),)), "must be \\(args, expected\\)"),
+    (lambda: CallCases.from_dict({"cases": []}), "not a CallCases dict"),
+])
+def test_call_cases_reject_what_json_cannot_carry(build, message):
+    with pytest.raises(ValueError, match=message):
+        build()
+
+
+def test_call_cases_store_tuples_as_lists_and_round_trip():
+    cases = CallCases("f", ((((1, 2), "s"), (3, 4)),))
+    assert cases.cases == ((([1, 2], "s"), [3, 4]),) and cases.call(0) == "f([1, 2], 's')"
+    assert CallCases.from_dict(json.loads(json.dumps(cases.as_dict()))) == cases
+    with pytest.raises(TypeError, match="CallCases"):
+        run_tests(SQUARE, [("square", 3)])  # a caller's mistake raises; nothing the code does can
+
+
+def test_without_a_namespace_the_sandbox_says_so_and_still_blocks_the_network(monkeypatch, capsys):
+    monkeypatch.setattr(sandbox, "NAMESPACE_COMMANDS", (("no-such-unshare-tool", "--net"),))
+    sandbox._namespace_prefix.cache_clear()
+    try:
+        assert network_isolation().startswith("no network namespace (no-such-unshare-tool not found)")
+        assert "[sandbox] no network namespace" in capsys.readouterr().err
+        result = run_tests("import socket\nsocket.create_connection(('127.0.0.1', 9), timeout=1)\n", "pass")
+        assert result.status == "error" and "sandbox: socket" in result.stderr
+        assert run_tests(SQUARE, SQUARE_CASES).passed
+    finally:
+        sandbox._namespace_prefix.cache_clear()

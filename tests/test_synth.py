@@ -9,6 +9,7 @@ from itertools import combinations
 import pytest
 
 from helpers.data import validate_rows
+from helpers.evals.sandbox import CallCases, plain_equal, run_many
 from helpers.synth import arith, instructions, preferences, pycode, truefalse, world
 
 # ------------------------------------------------------------------------------------------ world
@@ -174,22 +175,15 @@ def test_safe_eval_is_exact_and_refuses_anything_but_arithmetic():
 
 # ------------------------------------------------------------------------------------------ pycode
 
-_RUN_ALL = """
+_RUN_REFERENCES = """
 import json, sys
-report = []
+outputs = []
 for task in json.loads(sys.stdin.read()):
-    gold_ok, stub_ok = True, True
-    try:
-        exec(task["reference"] + "\\n" + task["tests"], {})
-    except Exception:
-        gold_ok = False
-    stub = "def %s(*args):\\n    return None\\n" % task["entry_point"]
-    try:
-        exec(stub + task["tests"], {})
-    except AssertionError:
-        stub_ok = False
-    report.append([task["id"], gold_ok, stub_ok])
-print(json.dumps(report))
+    namespace = {}
+    exec(task["reference"], namespace)
+    function = namespace[task["tests"]["entry_point"]]
+    outputs.append([function(*case["args"]) for case in task["tests"]["cases"]])
+print(json.dumps(outputs))
 """
 
 
@@ -207,28 +201,39 @@ def test_code_tasks_are_deterministic_distinct_and_numerous(code_tasks):
     assert pycode.count_distinct_specs(5000) >= 300
     for t in code_tasks:
         assert t.prompt.startswith(t.signature) and t.reference.startswith(t.signature)
-        assert t.tests.count("assert ") >= 5 and t.entry_point in t.instruction
+        assert len(t.tests) >= 5 and t.entry_point in t.instruction
 
 
-def test_every_reference_passes_its_hidden_tests_and_a_stub_fails_them(code_tasks):
-    """Run in a child process: task code never executes in the test's own interpreter."""
+def test_code_tests_are_data_and_rows_round_trip(code_tasks):
+    for t in code_tasks[:50]:
+        assert isinstance(t.tests, CallCases) and t.tests.entry_point == t.entry_point
+        row = json.loads(json.dumps(t.as_row()))  # plain JSON all the way down
+        assert CallCases.from_dict(row["tests"]) == t.tests
+        assert "assert" not in json.dumps(row["tests"])
+
+
+def test_every_reference_returns_the_expected_results_and_a_stub_would_not(code_tasks):
+    """References run in a child process (task code never executes in the test's own interpreter);
+    their outputs come back as JSON and are compared here, as the sandbox compares them."""
     payload = json.dumps([t.as_row() for t in code_tasks])
     proc = subprocess.run(
-        [sys.executable, "-c", _RUN_ALL], input=payload, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", _RUN_REFERENCES], input=payload, capture_output=True, text=True, timeout=120
     )
     assert proc.returncode == 0, proc.stderr
-    report = json.loads(proc.stdout)
-    assert len(report) == len(code_tasks)
-    assert [tid for tid, gold_ok, _ in report if not gold_ok] == []
-    assert [tid for tid, _, stub_ok in report if stub_ok] == []  # the tests can tell a wrong answer
+    outputs = json.loads(proc.stdout)
+    assert len(outputs) == len(code_tasks)
+    wrong = [t.id for t, got in zip(code_tasks, outputs, strict=True)
+             if not all(plain_equal(expected, value) for (_, expected), value in zip(t.tests.cases, got, strict=True))]
+    assert wrong == []
+    # A stub returning None passes nothing useful: the tests can tell a wrong answer.
+    assert [t.id for t in code_tasks if all(plain_equal(expected, None) for _, expected in t.tests.cases)] == []
 
 
 def test_references_pass_in_the_project_sandbox(code_tasks):
-    from helpers.evals.sandbox import run_many
-
     one_per_family = list({t.family: t for t in code_tasks}.values())
     results = run_many([t.reference for t in one_per_family], [t.tests for t in one_per_family])
     assert [t.id for t, r in zip(one_per_family, results, strict=True) if not r.passed] == []
+    assert all(r.cases_passed == r.cases_total == len(t.tests) for t, r in zip(one_per_family, results, strict=True))
 
 
 def test_unknown_code_family_is_rejected():

@@ -3,7 +3,8 @@
 - :mod:`~helpers.evals.generate`: :func:`generate` (one completion per prompt, batched, in order) and
   :func:`generate_until_stop` / :func:`stop_rate` (did each completion stop before its budget ran out).
 - :mod:`~helpers.evals.graders`: exact match, numeric answers, verifiable constraints, unit-tested code.
-- :mod:`~helpers.evals.sandbox`: :func:`run_tests` runs model-written code in a limited child process.
+- :mod:`~helpers.evals.sandbox`: :func:`run_tests` runs model-written code in a limited child process,
+  against tests as data (:class:`CallCases`) that the code's process never sees the answers of.
 - :mod:`~helpers.evals.drift`: :func:`mean_token_kl` to a reference model and :func:`perplexity`;
   :class:`RealPositionLogits` lines a prompt-tuned model's logits up with its input.
 - :mod:`~helpers.evals.collapse`: :func:`label_share`, the share of answers that are a task's labels.
@@ -35,7 +36,7 @@ from helpers.evals.graders import (
     numeric_match,
 )
 from helpers.evals.reward import pairwise_win_rate, score_with_reward_model, win_rate
-from helpers.evals.sandbox import SandboxResult, run_many, run_tests
+from helpers.evals.sandbox import CallCases, SandboxResult, network_isolation, plain_equal, run_many, run_tests
 from helpers.evals.suite import GeneralBattery, answer_in_response, general_battery, general_suite
 
 __all__ = [
@@ -44,5 +45,6 @@ __all__ = [
     "constraint_score", "exact_match", "extract_code", "extract_number", "generate", "generate_with_stats",
     "is_label", "label_share", "mean_token_kl", "normalize_text", "numeric_match", "pairwise_win_rate",
     "perplexity", "render_prompts", "run_many", "run_tests", "score_with_reward_model", "win_rate",
+    "CallCases", "network_isolation", "plain_equal",
     "GeneralBattery", "answer_in_response", "general_battery", "general_suite",
 ]

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from helpers.evals.sandbox import SandboxResult, run_many
+from helpers.evals.sandbox import CallCases, SandboxResult, run_many
 from helpers.synth.instructions import check as check_constraint
 from helpers.synth.instructions import check_all as check_constraints
 
@@ -150,15 +150,19 @@ def extract_code(text: str) -> str:
     return blocks[0][1]
 
 
-def code_score(completions: Sequence[str], tests_list: Sequence[str], *, timeout_s: float = 5.0,
+def code_score(completions: Sequence[str], tests_list: Sequence[CallCases | str], *, timeout_s: float = 5.0,
                memory_mb: int = 512, workers: int = 2) -> dict:
     """Run each completion's code (see :func:`extract_code`) against its tests in the sandbox.
+
+    Tests are :class:`~helpers.evals.sandbox.CallCases` (tests as data, graded outside the code's
+    process: the only kind to use as a reward) or assert-style strings (see
+    :func:`~helpers.evals.sandbox.run_tests` for what those cannot guarantee).
 
     Returns ``pass_rate``, ``passed``, ``n``, ``statuses`` (count per sandbox status) and ``results``
     (the :class:`~helpers.evals.sandbox.SandboxResult` per completion, in input order).
     """
     if len(completions) != len(tests_list):
-        raise ValueError(f"got {len(completions)} completions but {len(tests_list)} test strings")
+        raise ValueError(f"got {len(completions)} completions but {len(tests_list)} tests")
     if not completions:
         raise ValueError("code_score needs at least one completion")
     results: list[SandboxResult] = run_many([extract_code(c) for c in completions], tests_list,

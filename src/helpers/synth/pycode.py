@@ -1,13 +1,15 @@
 """Small Python function-writing tasks with reference solutions and hidden unit tests (a HumanEval analogue).
 
 A task is a specification (signature plus a docstring with one worked example, and the same in plain
-English as an instruction), a reference solution, and hidden tests written as ``assert`` lines.
-Generated code is graded by running it with the tests in a separate process (``helpers.evals.sandbox``);
-nothing in this module executes task code.
+English as an instruction), a reference solution, and hidden tests *as data*: a
+:class:`~helpers.evals.sandbox.CallCases` of argument lists and the result each call must return.
+Generated code is graded by running it in a separate process (``helpers.evals.sandbox``) that gets
+only the arguments; the expected results never leave the grading process, so code cannot read or
+forge them (see the sandbox's docstring). Nothing in this module executes task code.
 
-The expected values in the tests are computed by a second implementation of each task, kept here as
-ordinary Python and often taking a different route, so checking that the reference passes its own
-tests compares two implementations rather than one against itself.
+The expected values are computed by a second implementation of each task, kept here as ordinary
+Python and often taking a different route, so checking that the reference passes its own tests
+compares two implementations rather than one against itself.
 
 Knobs of :func:`make_code_tasks`: ``n``, ``seed``, ``families`` (restrict to some families),
 ``n_tests`` (random hidden tests per task, on top of the fixed edge cases). About 30 families with
@@ -21,6 +23,8 @@ import random
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+from helpers.evals.sandbox import CallCases
 
 Args = tuple
 
@@ -37,23 +41,12 @@ class CodeTask:
     prompt: str  # signature + docstring stub, HumanEval style
     instruction: str  # the same request as plain English, for chat-style fine-tuning
     reference: str
-    tests: str
+    tests: CallCases  # hidden tests as data: arguments and expected results of calls of entry_point
 
     def as_row(self) -> dict:
-        return {
-            k: getattr(self, k)
-            for k in (
-                "id",
-                "family",
-                "entry_point",
-                "signature",
-                "description",
-                "prompt",
-                "instruction",
-                "reference",
-                "tests",
-            )
-        }
+        """Plain JSON (the tests via :meth:`CallCases.as_dict`), for writing tasks to JSONL."""
+        fields = ("id", "family", "entry_point", "signature", "description", "prompt", "instruction", "reference")
+        return {**{k: getattr(self, k) for k in fields}, "tests": self.tests.as_dict()}
 
 
 @dataclass
@@ -843,7 +836,7 @@ def _build(spec: _Spec, family: str, rng: random.Random, n_tests: int, task_id: 
         args = spec.gen(rng)
         if args not in cases and args != example:
             cases.append(args)
-    tests = "\n".join(f"assert {_call(spec.name, a)} == {spec.fn(*a)!r}" for a in cases) + "\n"
+    tests = CallCases(spec.name, tuple((args, spec.fn(*args)) for args in cases))
     docstring = _code(
         '"""' + spec.description, "", f">>> {_call(spec.name, example)}", repr(spec.fn(*example)), '"""'
     )
