@@ -235,6 +235,12 @@ def test_constraint_score_uses_the_shared_checker():
         constraint_score(["x"], [[{"type": "no_such_type"}]])
 
 
+def test_constraint_score_gives_an_empty_answer_nothing():
+    constraints = [{"type": "max_words", "n": 50}, {"type": "no_commas"}, {"type": "exclude_words", "words": ["x"]}]
+    score = constraint_score(["", "  \n"], [constraints, constraints])
+    assert score["prompt_level"] == 0 and score["constraint_level"] == 0
+
+
 def test_extract_code():
     assert extract_code("Here:\n```python\ndef f():\n    return 1\n```\nDone.") == "def f():\n    return 1\n"
     assert extract_code("```bash\nls\n```\n```\nx = 1\n```") == "x = 1\n"

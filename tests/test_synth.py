@@ -292,8 +292,8 @@ def test_truefalse_grade_rejects_bad_gold():
 
 # type -> (params, responses that satisfy it, responses that do not)
 CASES = {
-    "lowercase": ({}, ["all lower case, 123.", "ümlaut ok"], ["One capital", "1234 !!", ""]),
-    "uppercase": ({}, ["ALL CAPS, 123!", "É OK"], ["MOSTLY caps", "42"]),
+    "lowercase": ({}, ["all lower case, 123.", "ümlaut ok", "ok 你好"], ["One capital", "1234 !!", "你好。"]),
+    "uppercase": ({}, ["ALL CAPS, 123!", "É OK", "OK 你好"], ["MOSTLY caps", "42", "你好。"]),
     "min_words": ({"n": 3}, ["one two three", "a - b, c"], ["one two", "one - -"]),
     "max_words": ({"n": 3}, ["one two three", "x -- ?? y"], ["one two three four"]),
     "min_sentences": ({"n": 2}, ["One. Two!", "Really?! Yes"], ["Just one. ", "e.g.nothing"]),
@@ -320,7 +320,7 @@ CASES = {
         ["1. a\n  2) b\n3.5 apples", "10. x\n11. y"],
         ["1. only", "1.a\n2.b", "1. a\n2. b\n3. c"],
     ),
-    "max_chars": ({"n": 5}, ["  abcde  ", ""], ["abcdef"]),
+    "max_chars": ({"n": 5}, ["  abcde  ", "a"], ["abcdef"]),
 }
 
 
@@ -336,6 +336,16 @@ def test_constraint_positive_and_negative_examples(ctype):
         assert instructions.check(response, constraint), (ctype, response)
     for response in bad:
         assert not instructions.check(response, constraint), (ctype, response)
+
+
+@pytest.mark.parametrize("ctype", sorted(CASES))
+@pytest.mark.parametrize("response", ["", " ", "\n\t  \n"])
+def test_an_empty_answer_satisfies_no_constraint(ctype, response):
+    """As a reward, saying nothing earns nothing: not even max_words, no_commas or bullets_exact with n=0."""
+    params, _, _ = CASES[ctype]
+    assert not instructions.check(response, {"type": ctype, **params})
+    if "n" in params:
+        assert not instructions.check(response, {"type": ctype, "n": 0})
 
 
 def test_check_all_reports_each_constraint():

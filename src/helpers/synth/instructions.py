@@ -3,13 +3,15 @@
 This is the project's "general ability" probe, in the spirit of IFEval: every constraint can be
 checked by a rule, so instruction following is scored without a judge model. A constraint is a dict
 ``{"type": ..., **params}``; the types and their exact semantics are the project's shared contract
-(all comparisons case-insensitive unless noted):
+(all comparisons case-insensitive unless noted). These checks are also rewards, so nothing comes
+free: **an empty or whitespace-only response satisfies no constraint** (otherwise saying nothing
+would meet ``max_words``, ``no_commas``, ``exclude_words``... and be rewarded for it).
 
 =================  ==================  =============================================================
-type               params              satisfied when
+type               params              satisfied when (the response is not empty or only whitespace)
 =================  ==================  =============================================================
-lowercase          -                   at least one letter and no upper-case letter
-uppercase          -                   at least one letter and no lower-case letter
+lowercase          -                   at least one lower-case letter and no upper-case letter
+uppercase          -                   at least one upper-case letter and no lower-case letter
 min_words          n                   word count >= n (whitespace-split tokens with a letter or digit)
 max_words          n                   word count <= n
 min_sentences      n                   sentence count >= n (split on . ! ? before space or end)
@@ -27,8 +29,9 @@ numbered_exact     n                   exactly n lines start with "<k>." or "<k>
 max_chars          n                   len(stripped response) <= n
 =================  ==================  =============================================================
 
-Two readings the table leaves open are fixed here: a numbered line needs whitespace or the end of the
-line after its marker (so "3.5 apples" is not item 3), and a fence may be written ```json or just ```.
+Three readings the table leaves open are fixed here: a numbered line needs whitespace or the end of the
+line after its marker (so "3.5 apples" is not item 3); a fence may be written ```json or just ```; and
+text in a script without case (Chinese, say) is neither lowercase nor uppercase, as digits alone are not.
 
 Knobs of :func:`make_instruction_prompts`: ``n``, ``seed``, ``n_constraints`` (min, max per prompt).
 Constraints in one prompt never contradict each other (see ``_CONFLICTS``).
@@ -139,8 +142,8 @@ def _json_keys(text: str, keys: list[str]) -> bool:
 
 
 _CHECKS = {
-    "lowercase": lambda r, c: any(ch.isalpha() for ch in r) and not any(ch.isupper() for ch in r),
-    "uppercase": lambda r, c: any(ch.isalpha() for ch in r) and not any(ch.islower() for ch in r),
+    "lowercase": lambda r, c: any(ch.islower() for ch in r) and not any(ch.isupper() for ch in r),
+    "uppercase": lambda r, c: any(ch.isupper() for ch in r) and not any(ch.islower() for ch in r),
     "min_words": lambda r, c: count_words(r) >= c["n"],
     "max_words": lambda r, c: count_words(r) <= c["n"],
     "min_sentences": lambda r, c: count_sentences(r) >= c["n"],
@@ -160,9 +163,12 @@ _CHECKS = {
 
 
 def check(response: str, constraint: dict) -> bool:
-    """Whether ``response`` satisfies one constraint (validated first: a malformed one raises)."""
+    """Whether ``response`` satisfies one constraint (validated first: a malformed one raises).
+
+    An empty or whitespace-only response satisfies none (see the module docstring).
+    """
     validate_constraint(constraint)
-    return bool(_CHECKS[constraint["type"]](response, constraint))
+    return bool(response.strip()) and bool(_CHECKS[constraint["type"]](response, constraint))
 
 
 def check_all(response: str, constraints: list[dict]) -> dict:
