@@ -12,6 +12,7 @@ from helpers.data import (
     Removed,
     chat_to_prompt_completion,
     chat_to_text,
+    dedup_key,
     deduplicate,
     detect_format,
     from_dataset,
@@ -81,6 +82,13 @@ def test_non_object_line_is_reported(tmp_path):
     path = write_lines(tmp_path / "x.jsonl", ["[1, 2]"])
     with pytest.raises(DataFormatError, match=r"x\.jsonl:1: expected a JSON object, got list"):
         read_jsonl(path)
+
+
+def test_two_normalisations_two_names_one_home():
+    """The dedup key keeps articles and symbols; the answer key drops articles and all punctuation."""
+    assert dedup_key("The cat, a Dog!") == "the cat a dog" and normalize_text("The cat, a Dog!") == "cat dog"
+    assert dedup_key("3+4") != dedup_key("3*4") and normalize_text("U.S.A.") == "usa"
+    assert dedup_key("U.S.A.") == "u s a"
 
 
 @pytest.mark.parametrize(
@@ -236,7 +244,7 @@ def test_dedup_agrees_with_brute_force_jaccard():
         rows.append({"id": f"v{i}", "prompt": src["prompt"], "completion": " ".join(words)})
 
     def grams(row):
-        text = normalize_text(row["prompt"] + "\n" + row["completion"])
+        text = dedup_key(row["prompt"] + "\n" + row["completion"])
         return {text[i : i + 5] for i in range(len(text) - 4)}
 
     expected, kept = set(), []

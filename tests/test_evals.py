@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers import data
 from helpers.evals import (
     CallCases,
     code_score,
@@ -178,6 +179,7 @@ def test_message_lists_system_prompt_and_raw_prompts(tiny):
 
 
 def test_normalize_and_exact_match():
+    assert normalize_text is data.normalize_text  # one home, beside the deduplication key
     assert normalize_text("  The Eiffel   Tower! ") == "eiffel tower"
     assert exact_match("The Eiffel Tower.", "eiffel tower")
     assert exact_match("Paris", ["London", "paris"])

@@ -23,6 +23,7 @@ import json
 import os
 import random
 import re
+import string
 import tempfile
 import unicodedata
 from collections import Counter
@@ -355,21 +356,44 @@ def text_keys(row: dict) -> list[str]:
     return known or [k for k, v in row.items() if isinstance(v, str) and k != "id"]
 
 
-_PUNCT_TABLE: dict[int, str] = {}
+# Text normalisation has one home, here: two keys for two jobs. `dedup_key` decides when two rows are
+# the same text (deduplication); `normalize_text` decides when a short answer equals its gold answer
+# (exact match, re-exported by helpers.evals). They differ on purpose: "a cat" and "the cat" are
+# different rows but the same answer, and "3+4" and "3*4" are different rows.
+_PUNCT_TO_SPACE: dict[int, str] = {}
+_PUNCT_DELETED: dict[int, None] = {ord(ch): None for ch in string.punctuation}
 _CLASSIFIED: set[str] = set()
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
 
 
-def normalize_text(text: str) -> str:
-    """Lowercase, drop punctuation, collapse whitespace: the key under which two rows count as identical.
+def _learn_punctuation(text: str) -> None:
+    """Add the Unicode punctuation of ``text`` to both translation tables (each character once per process)."""
+    for ch in set(text) - _CLASSIFIED:
+        _CLASSIFIED.add(ch)
+        if unicodedata.category(ch).startswith("P"):
+            _PUNCT_TO_SPACE[ord(ch)] = " "
+            _PUNCT_DELETED[ord(ch)] = None
+
+
+def dedup_key(text: str) -> str:
+    """Lowercase, punctuation to spaces, whitespace collapsed: the key under which two rows count as identical.
 
     Only Unicode punctuation goes; symbols such as ``+`` and ``*`` stay, so "3+4" and "3*4" differ.
     """
     lowered = text.lower()
-    for ch in set(lowered) - _CLASSIFIED:  # classify each character once per process
-        _CLASSIFIED.add(ch)
-        if unicodedata.category(ch).startswith("P"):
-            _PUNCT_TABLE[ord(ch)] = " "
-    return " ".join(lowered.translate(_PUNCT_TABLE).split())
+    _learn_punctuation(lowered)
+    return " ".join(lowered.translate(_PUNCT_TO_SPACE).split())
+
+
+def normalize_text(text: str) -> str:
+    """Casefold, delete punctuation (ASCII and Unicode) and the articles a/an/the, collapse whitespace.
+
+    The usual normalisation for short-answer exact match: "The Eiffel Tower." equals "eiffel tower"
+    and "U.S.A." equals "USA" (punctuation is deleted, not replaced by a space).
+    """
+    lowered = text.casefold()
+    _learn_punctuation(lowered)
+    return " ".join(_ARTICLES.sub(" ", lowered.translate(_PUNCT_DELETED)).split())
 
 
 _MERSENNE = np.uint64((1 << 31) - 1)
@@ -446,7 +470,7 @@ def deduplicate(
     num_perm: int = 64,
     seed: int = 0,
 ) -> RemovalReport:
-    """Remove exact duplicates (after :func:`normalize_text`) and near duplicates (Jaccard of character
+    """Remove exact duplicates (after :func:`dedup_key`) and near duplicates (Jaccard of character
     ``ngram`` shingles >= ``near_threshold``; ``None`` turns near-dup detection off).
 
     The first occurrence is kept. Near-duplicate candidates come from MinHash LSH bands and are then
@@ -464,7 +488,7 @@ def deduplicate(
     def ident(i: int) -> Any:
         return rows[i].get(id_key, i)
 
-    norms = [normalize_text(text_fn(row)) for row in rows]
+    norms = [dedup_key(text_fn(row)) for row in rows]
     shingles = [_shingles(t, ngram) for t in norms] if near_threshold is not None and rows else []
     signatures = _minhash_all(shingles, a, b) if shingles else None
 

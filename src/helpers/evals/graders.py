@@ -3,19 +3,19 @@
 Each grader is deterministic and cheap, so it can serve both as an evaluation metric and as the
 ground truth that builds preference pairs (and later exposes reward hacking of a learned RM).
 The constraint checker is the one in :mod:`helpers.synth.instructions` (re-exported here as
-:func:`check_constraint` and :func:`check_constraints`), so data and grading share one definition.
+:func:`check_constraint` and :func:`check_constraints`), so data and grading share one definition;
+likewise :func:`normalize_text` is the one in :mod:`helpers.data`, beside the deduplication key.
 """
 
 from __future__ import annotations
 
 import math
 import re
-import string
-import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from helpers.data import normalize_text
 from helpers.evals.sandbox import CallCases, SandboxResult, run_many
 from helpers.synth.instructions import check as check_constraint
 from helpers.synth.instructions import check_all as check_constraints
@@ -25,22 +25,7 @@ __all__ = [
     "extract_number", "normalize_text", "numeric_match",
 ]
 
-_ARTICLES = re.compile(r"\b(a|an|the)\b")
-
-
 # ---------------------------------------------------------------- text answers
-
-
-def normalize_text(text: str) -> str:
-    """Lowercase, delete punctuation (ASCII and Unicode) and the articles a/an/the, collapse whitespace.
-
-    The usual normalisation for short-answer exact match: "The Eiffel Tower." equals "eiffel tower"
-    and "U.S.A." equals "USA" (punctuation is deleted, not replaced by a space).
-    """
-    lowered = text.casefold()
-    kept = "".join(ch for ch in lowered
-                   if ch not in string.punctuation and not unicodedata.category(ch).startswith("P"))
-    return " ".join(_ARTICLES.sub(" ", kept).split())
 
 
 def exact_match(pred: str, gold: str | Iterable[str]) -> bool:
