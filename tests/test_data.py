@@ -84,6 +84,54 @@ def test_non_object_line_is_reported(tmp_path):
         read_jsonl(path)
 
 
+def test_a_line_that_is_not_utf8_names_file_line_and_byte_and_every_bad_line_is_listed(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    good = json.dumps({"prompt": "p", "completion": "c"}).encode()
+    path.write_bytes(b"\n".join([good, '{"prompt": "caf\u00e9", "completion": "x"}'.encode("latin-1"), good,
+                                  "{\"a\": \"\u00fc\"}".encode("latin-1")]) + b"\n")
+    with pytest.raises(DataFormatError) as err:
+        read_jsonl(path)
+    message = str(err.value)
+    assert f"{path}:2: not UTF-8: byte 0xe9" in message and f"{path}:4: not UTF-8: byte 0xfc" in message
+    assert [line for line, _ in err.value.errors] == [2, 4]
+    assert not isinstance(err.value, UnicodeDecodeError)
+
+
+def test_utf16_file_is_reported_line_by_line_not_as_a_bare_decode_error(tmp_path):
+    path = tmp_path / "utf16.jsonl"
+    path.write_text(json.dumps({"a": 1}) + "\n", encoding="utf-16")
+    with pytest.raises(DataFormatError, match=r"utf16\.jsonl:1: not UTF-8: byte 0xff"):
+        read_jsonl(path)
+
+
+def test_missing_file_and_directory_name_the_resolved_path(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    resolved = re.escape(str(tmp_path / "nope.jsonl"))
+    with pytest.raises(FileNotFoundError, match=rf"nope\.jsonl \(resolved: {resolved}\) does not exist"):
+        read_jsonl("nope.jsonl")
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(FileNotFoundError, match="is a directory, not a JSONL file"):
+        read_jsonl(tmp_path / "folder")
+
+
+def test_empty_file_is_an_error_unless_allowed(tmp_path):
+    for name, content in (("empty.jsonl", ""), ("blank.jsonl", "\n  \n\n")):
+        path = tmp_path / name
+        path.write_text(content, encoding="utf-8")
+        with pytest.raises(DataFormatError, match=rf"{re.escape(str(path))} holds no rows"):
+            read_jsonl(path)
+        assert read_jsonl(path, allow_empty=True) == []
+    assert read_jsonl(write_jsonl([], tmp_path / "none.jsonl"), allow_empty=True) == []
+
+
+def test_a_row_with_the_wrong_schema_names_file_line_and_keys(tmp_path):
+    rows = [chat(("u", "hi"), ("a", "yo")), {"prompt": "p", "completion": "c"}]
+    path = write_lines(tmp_path / "mixed.jsonl", [json.dumps(r) for r in rows])
+    expected = r"mixed\.jsonl:2: missing key 'messages' \(keys: \['completion', 'prompt'\]\)"
+    with pytest.raises(DataFormatError, match=expected):
+        read_jsonl(path, "auto")
+
+
 def test_two_normalisations_two_names_one_home():
     """The dedup key keeps articles and symbols; the answer key drops articles and all punctuation."""
     assert dedup_key("The cat, a Dog!") == "the cat a dog" and normalize_text("The cat, a Dog!") == "cat dog"

@@ -87,18 +87,32 @@ class RemovalReport:
 # --------------------------------------------------------------------------------------------------
 
 
-def read_jsonl(path: str | os.PathLike, fmt: str | None = None) -> list[dict]:
-    """Read a JSONL file; with ``fmt`` (a format name or ``"auto"``) validate every row too.
+def read_jsonl(path: str | os.PathLike, fmt: str | None = None, *, allow_empty: bool = False) -> list[dict]:
+    """Read a UTF-8 JSONL file; with ``fmt`` (a format name or ``"auto"``) validate every row too.
 
     Blank lines are skipped (they hold no row) but still counted, so reported line numbers match
-    what an editor shows.
+    what an editor shows. Every problem names the file and its line: a line that is not UTF-8 (with
+    the offending byte), not JSON, or not an object; a missing file names the absolute path looked
+    at; a file with no rows is an error unless ``allow_empty`` (an empty training file is a mistake
+    far more often than an intent).
     """
     source = str(path)
+    target = Path(path)
+    if not target.is_file():
+        where = f"{source} (resolved: {target.resolve()})" if not target.is_absolute() else source
+        problem = "is a directory, not a JSONL file" if target.is_dir() else "does not exist"
+        raise FileNotFoundError(f"{where} {problem}")
     rows: list[dict] = []
     lines: list[int] = []
     errors: list[tuple[int | None, str]] = []
-    with open(path, encoding="utf-8") as handle:
-        for lineno, text in enumerate(handle, start=1):
+    with target.open("rb") as handle:  # bytes, so that a bad byte is reported with its line
+        for lineno, raw in enumerate(handle, start=1):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                errors.append((lineno, f"not UTF-8: byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line "
+                                       "(save the file as UTF-8)"))
+                continue
             if not text.strip():
                 continue
             try:
@@ -113,6 +127,8 @@ def read_jsonl(path: str | os.PathLike, fmt: str | None = None) -> list[dict]:
             lines.append(lineno)
     if errors:
         raise _format_error(source, errors)
+    if not rows and not allow_empty:
+        raise DataFormatError(f"{source} holds no rows (the file is empty or only blank lines)", [(None, "no rows")])
     if fmt is not None:
         validate_rows(rows, fmt, source=source, line_numbers=lines)
     return rows
