@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import pytest
 import torch
@@ -18,18 +19,29 @@ def _write_files(out):
     return "test-source"
 
 
-def test_unknown_alias_lists_valid_aliases_and_offline_options():
-    with pytest.raises(models.UnknownModelError) as err:
-        models.resolve_model("smollm-9000")
-    message = str(err.value)
-    assert "tiny" in message and "smollm2-135m-instruct" in message and "Offline you can use" in message
+def test_a_name_that_cannot_be_a_model_lists_valid_aliases_and_offline_options():
+    for name in ("my model", "a/b/c", "org//name", "x--y"):
+        with pytest.raises(models.UnknownModelError) as err:
+            models.resolve_model(name)
+        message = str(err.value)
+        assert "tiny" in message and "smollm2-135m-instruct" in message and "Offline you can use" in message
 
 
-def test_unreachable_hub_id_says_what_works_offline(monkeypatch):
+@pytest.mark.parametrize("name", ["some-org/not-cached-anywhere", "gpt2", "distilgpt2", "smollm-9000"])
+def test_unreachable_hub_id_with_or_without_organisation_says_what_works_offline(monkeypatch, name):
     monkeypatch.setenv("TUNING_LAB_OFFLINE", "1")
+    models._hub_snapshot.cache_clear()
     with pytest.raises(models.ModelUnavailableError) as err:
-        models.resolve_model("some-org/not-cached-anywhere")
-    assert "cannot be reached" in str(err.value) and "'tiny'" in str(err.value)
+        models.resolve_model(name)
+    message = str(err.value)
+    assert repr(name) in message and "cannot be reached" in message and "'tiny'" in message
+
+
+def test_hub_ids_without_organisation_are_hub_ids():
+    for name in ("gpt2", "distilgpt2", "openai-community/gpt2", "HuggingFaceTB/SmolLM2-135M-Instruct", "bert-base.v1"):
+        assert models._looks_like_hub_id(name), name
+    for name in ("my model", "a/b/c", "", "x--y", "a..b", "/abs/path"):
+        assert not models._looks_like_hub_id(name), name
 
 
 def test_directory_without_config_is_rejected(tmp_path):
@@ -68,6 +80,47 @@ def test_damaged_safetensors_header_is_detected(cache_tmp):
     target = models.build_cached("weights", with_weights)
     problem = models.cache_problem(target)
     assert problem is not None and "does not parse" in problem
+
+
+@pytest.fixture(scope="module")
+def tiny_dir():
+    return models.resolve_model("tiny")[0]
+
+
+@pytest.mark.parametrize("damaged, expected", [
+    ("model.safetensors", "model.safetensors does not parse"),
+    ("tokenizer.json", "tokenizer.json is not valid JSON"),
+    ("config.json", "config.json is not valid JSON"),
+])
+def test_truncated_local_model_names_the_file_and_the_fix(tmp_path, tiny_dir, damaged, expected):
+    copy = tmp_path / "saved"
+    shutil.copytree(tiny_dir, copy)
+    target = copy / damaged
+    target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])  # an interrupted copy
+    for load in (models.load_model, models.load_tokenizer):
+        with pytest.raises(models.BrokenModelError) as err:
+            load(str(copy))
+        assert str(copy) in str(err.value) and expected in str(err.value) and "save or copy" in str(err.value)
+
+
+def test_truncated_hub_snapshot_says_how_to_download_it_again(tmp_path, tiny_dir, monkeypatch):
+    snapshot = tmp_path / "models--org--name" / "snapshots" / "abc123"
+    shutil.copytree(tiny_dir, snapshot)
+    weights = snapshot / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])
+    monkeypatch.setattr(models, "_hub_snapshot", lambda hub_id: snapshot)
+    with pytest.raises(models.BrokenModelError, match="does not parse.*hf download org/name --force-download"):
+        models.load_model("org/name")
+
+
+def test_truncated_cache_entry_is_rebuilt_with_a_message(cache_tmp, capsys):
+    directory, _ = models.resolve_model("tiny")
+    weights = directory / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    model, _ = models.load_model("tiny")
+    out = capsys.readouterr().out
+    assert "rebuilding cache" in out and "model.safetensors has 1000 bytes" in out
+    assert model.config.num_hidden_layers == 2
 
 
 def test_manifest_records_sizes(cache_tmp):

@@ -21,6 +21,7 @@ import fcntl
 import importlib.util
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -58,6 +59,10 @@ class UnknownModelError(ValueError):
 
 class ModelUnavailableError(RuntimeError):
     """A hub id that is not cached and cannot be downloaded (offline)."""
+
+
+class BrokenModelError(RuntimeError):
+    """A model directory whose files are truncated or damaged; the message names the file and the fix."""
 
 
 @dataclass(frozen=True)
@@ -105,8 +110,8 @@ def _write_manifest(directory: Path, source: str) -> None:
 def cache_problem(directory: Path) -> str | None:
     """Why ``directory`` is not a usable cache entry, or None when it is.
 
-    Checks the manifest, every recorded file size, and that each safetensors header parses; a
-    truncated or overwritten weight file fails one of these without reading all the weights.
+    Checks the manifest, every recorded file size, and :func:`files_problem`; a truncated or
+    overwritten weight file fails one of these without reading all the weights.
     """
     manifest_path = directory / MANIFEST
     if not manifest_path.is_file():
@@ -124,14 +129,29 @@ def cache_problem(directory: Path) -> str | None:
             return f"missing file {name}"
         if path.stat().st_size != size:
             return f"{name} has {path.stat().st_size} bytes, manifest says {size}"
+    return files_problem(directory)
+
+
+def files_problem(directory: Path) -> str | None:
+    """Why the files of a model directory cannot load (naming the file), or None when they look whole.
+
+    Each safetensors header must parse and its tensors must fit the file (safetensors checks the
+    size, so a truncated file fails here without reading the weights), and each JSON file (config,
+    tokenizer) must parse: an interrupted download or copy fails one of these.
+    """
     from safetensors import safe_open
 
-    for path in directory.glob("*.safetensors"):
+    for path in sorted(directory.glob("*.safetensors")):
         try:
             with safe_open(str(path), framework="pt") as handle:
                 handle.keys()
         except Exception as err:  # safetensors raises several types for a bad header
             return f"{path.name} does not parse: {err}"
+    for path in sorted(directory.glob("*.json")):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            return f"{path.name} is not valid JSON ({err})"
     return None
 
 
@@ -250,9 +270,13 @@ def _hub_snapshot(hub_id: str) -> Path | None:
         return None
 
 
+# The hub's own rule for repository ids: an optional organisation, then a name, of letters, digits
+# and - _ . (no "--" or ".."). Ids without an organisation (`gpt2`, `distilgpt2`) are valid.
+_HUB_ID = re.compile(r"(?:[\w.-]{1,96}/)?[\w.-]{1,96}")
+
+
 def _looks_like_hub_id(name: str) -> bool:
-    parts = name.split("/")
-    return len(parts) == 2 and all(parts) and " " not in name
+    return _HUB_ID.fullmatch(name) is not None and "--" not in name and ".." not in name
 
 
 # ---------------------------------------------------------------- resolution and loading
@@ -310,7 +334,8 @@ def resolve_model(name: str = DEFAULT_MODEL) -> tuple[Path, str]:
     """Turn an alias, directory or hub id into ``(local directory, source description)``.
 
     Raises :class:`UnknownModelError` for a name that is none of these (listing the aliases) and
-    :class:`ModelUnavailableError` for a hub id that is neither cached nor downloadable.
+    :class:`ModelUnavailableError` for a hub id (with or without an organisation: ``gpt2`` is one)
+    that is neither cached nor downloadable; both messages say what loads offline.
     """
     key = name.strip()
     if key.lower() == DEFAULT_MODEL:
@@ -326,11 +351,27 @@ def resolve_model(name: str = DEFAULT_MODEL) -> tuple[Path, str]:
         snapshot = _hub_snapshot(key)
         if snapshot is None:
             raise ModelUnavailableError(
-                f"{key!r} is not in the local hub cache and the hub cannot be reached. {offline_choices()}")
+                f"{key!r} is not an alias or a local directory, and as a hub id it is not in the local hub "
+                f"cache and the hub cannot be reached (offline, or no such model). {offline_choices()}")
         return snapshot, f"hub:{key}"
     raise UnknownModelError(
         f"unknown model {name!r}. Valid aliases: {', '.join(sorted(ALIASES))}; or a hub id such as "
-        f"'{SMOLLM2_HUB_ID}', or a local directory. {offline_choices()}")
+        f"'{SMOLLM2_HUB_ID}' or 'gpt2', or a local directory. {offline_choices()}")
+
+
+def _check_files(directory: Path, name: str) -> None:
+    """Raise :class:`BrokenModelError` naming the damaged file of a hub snapshot or local directory.
+
+    The project's own cache needs no such check: :func:`build_cached` rebuilds a damaged entry.
+    """
+    if directory.parent == cache_root():
+        return
+    problem = files_problem(directory)
+    if problem is None:
+        return
+    fix = (f"delete that snapshot folder, or run `hf download {name} --force-download` online"
+           if "snapshots" in directory.parts else "save or copy the model there again")
+    raise BrokenModelError(f"the model files in {directory} are truncated or damaged: {problem}. To repair: {fix}.")
 
 
 def load_tokenizer(name: str = DEFAULT_MODEL) -> Any:
@@ -338,6 +379,7 @@ def load_tokenizer(name: str = DEFAULT_MODEL) -> Any:
     from transformers import AutoTokenizer
 
     directory, _ = resolve_model(name)
+    _check_files(directory, name)
     tokenizer = AutoTokenizer.from_pretrained(directory)
     _prepare_tokenizer(tokenizer)
     return tokenizer
@@ -347,12 +389,14 @@ def load_model(name: str = DEFAULT_MODEL, *, dtype: torch.dtype | None = torch.f
                device: torch.device | str | None = None) -> tuple[Any, Any]:
     """Load ``(model, tokenizer)`` for an alias, directory or hub id, in eval mode.
 
-    A cache entry that fails to load is rebuilt once: the size checks catch truncation, this catches
-    the rarer file that is intact in size but damaged inside.
+    A hub snapshot or local directory with a truncated or damaged file raises
+    :class:`BrokenModelError` naming the file. A cache entry that fails to load is rebuilt once: the
+    size checks catch truncation, this catches the rarer file that is intact in size but damaged inside.
     """
     from transformers import AutoModelForCausalLM
 
     directory, source = resolve_model(name)
+    _check_files(directory, name)
     try:
         model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype)
     except Exception as err:
