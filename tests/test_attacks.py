@@ -103,6 +103,22 @@ def _attacks(victim: Path) -> list[Attack]:
             "        print('refused', part, type(err).__name__)\n"
             "print('LEAK' if any(secret in t for t in texts) else 'nothing found')\n"
             "def square(x):\n    return 0\n")),
+        Attack("introspection", "rebuild the answers with the project's own task generator", (
+            "import os, sys\n"
+            "try:\n"
+            "    from helpers.synth import pycode\n"
+            "    print('IMPORTED')\n"
+            "except Exception as err:\n"
+            "    print('REFUSED', type(err).__name__)\n"
+            "for entry in sys.path:\n"
+            "    source = os.path.join(entry, 'helpers', 'synth', 'pycode.py')\n"
+            "    if os.path.exists(source):\n"
+            "        try:\n"
+            "            exec(open(source).read(), {})\n"
+            "            print('IMPORTED')\n"
+            "        except Exception as err:\n"
+            "            print('REFUSED', type(err).__name__)\n"
+            "def square(x):\n    return 0\n")),
         # ---- equality-overriding results
         Attack("equality", "an object equal to everything", (
             "class Anything:\n"
@@ -310,6 +326,8 @@ def test_no_attack_finds_the_hidden_answer(outcome):
     searches = {a.name: r for a, r in outcome["results"] if a.name.startswith(("search", "read every"))}
     assert len(searches) == 2 and all("nothing found" in r.stdout for r in searches.values()), searches
     assert "refused mem" in searches["read every open descriptor, the sandbox's source and the parent"].stdout
+    generator = next(r for a, r in outcome["results"] if "task generator" in a.name)
+    assert "IMPORTED" not in generator.stdout and generator.stdout.count("REFUSED") >= 2, generator.stdout
 
 
 def test_no_file_is_left_or_changed_outside_the_work_dir(outcome):

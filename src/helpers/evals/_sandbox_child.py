@@ -164,10 +164,16 @@ def _resolve(path: object, dir_fd: object) -> str | None:
     return os.path.realpath(text)
 
 
+# The project's own package (this file is helpers/evals/_sandbox_child.py). Code under test may not
+# import or read it: its task generators could rebuild the very answers the parent keeps back.
+_PROJECT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
 def _make_hook(root: str):
     """An audit hook that refuses process creation, signals, network, ctypes and outside writes."""
     prefix = root.rstrip(os.sep) + os.sep
     own_proc = f"/proc/{os.getpid()}"
+    project = _PROJECT + os.sep
 
     def within(resolved: str) -> bool:
         return resolved == root or resolved.startswith(prefix)
@@ -190,6 +196,8 @@ def _make_hook(root: str):
             isinstance(mode, str) and any(ch in mode for ch in "wax+"))
         if within(resolved):
             return
+        if resolved.startswith(project):
+            raise SandboxViolation(f"sandbox: reading the project's own files ({path!r}) is not allowed")
         if writing:
             raise SandboxViolation(f"sandbox: writing {path!r} outside the working directory")
         if other_process(resolved):
@@ -202,7 +210,7 @@ def _make_hook(root: str):
     def hook(event: str, args: tuple) -> None:
         if event in _BLOCKED_EVENTS or event.startswith(_BLOCKED_PREFIXES):
             raise SandboxViolation(f"sandbox: {event} is not allowed")
-        if event == "import" and args[0] in _BLOCKED_IMPORTS:
+        if event == "import" and (args[0] in _BLOCKED_IMPORTS or args[0].split(".")[0] == "helpers"):
             raise SandboxViolation(f"sandbox: importing {args[0]} is not allowed")
         if event.startswith("ctypes."):
             # Importing ctypes (numpy does) opens the main program; anything further reaches raw

@@ -38,14 +38,17 @@ Each call starts a fresh interpreter (``_sandbox_child.py``) that:
 * installs a Python audit hook (:func:`sys.addaudithook`) that refuses process creation, signals,
   sockets, ``ctypes`` beyond its import, raising resource limits, links, changing directory, SQLite
   and dbm (they create files in C), opening other processes' ``/proc`` entries or directories
-  outside the working directory, and any write, delete, rename or permission change outside it.
-  Reading files is allowed.
+  outside the working directory, importing or reading the project's own package (its task
+  generators could rebuild the answers), and any write, delete, rename or permission change
+  outside the working directory. Reading other files is allowed.
 
 How far this goes, honestly: the network namespace and the seccomp filter are kernel boundaries;
 the audit hook is a Python-level guard that a determined attacker with native code could get past
 (for example an extension module it writes and imports), which is why the verdict of data tests does
-not depend on it. There is no container or file-system namespace: reading files is allowed. Treat
-it as a careful harness for grading small generated functions, not as a security product.
+not depend on it. There is no container or file-system namespace: reading files is allowed, so
+expected answers written to disk (a JSONL of :meth:`CallCases.as_dict` rows) are readable by the code;
+keep them in memory while grading, as :func:`helpers.synth.pycode.make_code_tasks` does. Treat it as a
+careful harness for grading small generated functions, not as a security product.
 
 POSIX only (Linux, macOS): it relies on ``resource`` limits, sessions and process groups. Where
 the platform refuses a limit (macOS and ``RLIMIT_AS``, for one) the run goes on and stderr says so.
@@ -312,7 +315,11 @@ def _explain(status: str, returncode: int, timeout_s: float) -> str:
     if status == "timeout":
         return f"\n[sandbox] wall-clock limit ({timeout_s:g} s) reached; process group killed\n"
     if status == "killed":
-        return f"\n[sandbox] process ended by signal {signal.Signals(-returncode).name}\n"
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:  # a real-time signal has no name of its own
+            name = str(-returncode)
+        return f"\n[sandbox] process ended by signal {name}\n"
     return f"\n[sandbox] process exited with code {returncode} without a valid report\n"
 
 
