@@ -155,6 +155,9 @@ class CallCases:
     def __len__(self) -> int:
         return len(self.cases)
 
+    def __hash__(self) -> int:  # results may be lists, so hash the JSON form (tasks stay usable as keys)
+        return hash(json.dumps(self.as_dict(), sort_keys=True))
+
     def call(self, index: int) -> str:
         """Case ``index`` as Python source, e.g. ``square(3)``: for messages and for prompts."""
         return f"{self.entry_point}({', '.join(repr(a) for a in self.cases[index][0])})"
@@ -171,7 +174,7 @@ class CallCases:
                        data.get("numeric_tolerance"))
         except (KeyError, TypeError) as err:
             raise ValueError(f"not a CallCases dict ({err!r}): expected entry_point and cases of "
-                             "{{args, expected}}") from None
+                             "{args, expected}") from None
 
 
 def plain_equal(expected: Any, got: Any, numeric_tolerance: float | None = None) -> bool:
@@ -229,7 +232,7 @@ def _namespace_prefix() -> tuple[tuple[str, ...], str]:
 
     Probed once per process by starting the interpreter under each of :data:`NAMESPACE_COMMANDS`;
     when none works (not Linux, no util-linux, no privilege and no user namespaces) the prefix is
-    empty and the note says the audit hook alone keeps the code off the network.
+    empty, and the note, printed once to stderr, says which guards remain.
     """
     reasons = []
     for tool, *options in NAMESPACE_COMMANDS:
@@ -247,7 +250,8 @@ def _namespace_prefix() -> tuple[tuple[str, ...], str]:
         if probe.returncode == 0:
             return (found, *options), f"network namespace ({named})"
         reasons.append(f"{named}: {probe.stderr.decode(errors='replace').strip() or probe.returncode}")
-    note = f"no network namespace ({'; '.join(reasons)}): the audit hook and seccomp filter guard the network"
+    note = (f"no network namespace ({'; '.join(dict.fromkeys(reasons))}): the audit hook (and on x86-64 the "
+            "seccomp filter) keeps the code off the network")
     print(f"[sandbox] {note}", file=sys.stderr)
     return (), note
 
