@@ -264,3 +264,15 @@ def test_without_a_namespace_the_sandbox_says_so_and_still_blocks_the_network(mo
         assert run_tests(SQUARE, SQUARE_CASES).passed
     finally:
         sandbox._namespace_prefix.cache_clear()
+
+
+@pytest.mark.skipif(sys.platform != "linux" or os.uname().machine != "x86_64", reason="the filter is x86-64 Linux only")
+def test_seccomp_filter_is_loaded_and_threads_still_work():
+    code = ("import threading\n"
+            "threads = [threading.Thread(target=print, args=(i,)) for i in range(4)]\n"
+            "[t.start() for t in threads]\n[t.join() for t in threads]\n"
+            "print([line.split()[1] for line in open('/proc/self/status') if line.startswith('Seccomp:')])\n"
+            "import os\nos.mkfifo('fifo-inside-the-work-dir')\n")
+    result = run_tests(code, "pass")
+    assert "['2']" in result.stdout and sorted(result.stdout.split()[:4]) == ["0", "1", "2", "3"]
+    assert result.status == "error" and "Operation not permitted" in result.stderr  # mknod: refused by the kernel
