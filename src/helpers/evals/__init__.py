@@ -11,6 +11,8 @@
 - :mod:`~helpers.evals.reward`: reward-model scores and win rates.
 - :mod:`~helpers.evals.suite`: :func:`general_suite`, the named before/after battery of general ability
   (KL to the start, verifiable constraints, general questions) on items fixed by :func:`general_battery`.
+- :mod:`~helpers.evals.probes`: knowledge probes: :func:`tally` (right / wrong / abstained),
+  :func:`is_abstention`, :func:`answer_logprobs` (confidence) and :func:`separation` (its AUROC).
 """
 
 from helpers.evals.collapse import is_label, label_share
@@ -35,6 +37,15 @@ from helpers.evals.graders import (
     normalize_text,
     numeric_match,
 )
+from helpers.evals.probes import (
+    IDK_ANSWER,
+    Tally,
+    answer_logprobs,
+    grade,
+    is_abstention,
+    separation,
+    tally,
+)
 from helpers.evals.reward import pairwise_win_rate, score_with_reward_model, win_rate
 from helpers.evals.sandbox import CallCases, SandboxResult, network_isolation, plain_equal, run_many, run_tests
 from helpers.evals.suite import GeneralBattery, answer_in_response, general_battery, general_suite
@@ -47,4 +58,5 @@ __all__ = [
     "perplexity", "render_prompts", "run_many", "run_tests", "score_with_reward_model", "win_rate",
     "CallCases", "network_isolation", "plain_equal",
     "GeneralBattery", "answer_in_response", "general_battery", "general_suite",
+    "IDK_ANSWER", "Tally", "answer_logprobs", "grade", "is_abstention", "separation", "tally",
 ]
