@@ -110,3 +110,11 @@ def test_notebook_runs_in_smoke_profile(path, tmp_path, results_tmp):
     assert data["claims"], "a notebook must check at least one claim"
     missing = _parameter_names(path) - set(data["params"])
     assert not missing, f"knobs of the parameters cell missing from the results' params: {sorted(missing)}"
+
+
+def test_the_quickstart_map_marks_every_existing_notebook_as_here():
+    cells = _cells(repo_root() / "notebooks" / "00_quickstart.ipynb")
+    curriculum_map = next(_source(c) for c in cells if _source(c).startswith("## 6. The curriculum"))
+    for path in NOTEBOOKS:
+        assert f"| [{path.stem}]({path.name}) |" in curriculum_map and re.search(
+            rf"\[{path.stem}\].*\| here \|", curriculum_map), f"00's map does not list {path.name} as here"
