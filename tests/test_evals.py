@@ -36,7 +36,7 @@ from helpers.evals import (
     score_with_reward_model,
     win_rate,
 )
-from helpers.models import load_model, resolve_model
+from helpers.models import load_model, load_reward_model
 
 PROMPTS = [
     "Hi",
@@ -347,11 +347,10 @@ def test_label_share():
 
 @pytest.fixture(scope="module")
 def reward_model(tiny):
-    from transformers import AutoModelForSequenceClassification
-
     torch.manual_seed(0)
-    rm = AutoModelForSequenceClassification.from_pretrained(resolve_model("tiny")[0], num_labels=1)
-    return rm.eval()
+    rm, _ = load_reward_model("tiny")
+    assert rm.config.pad_token_id == tiny[1].pad_token_id  # set by the loader: padded rows can be scored
+    return rm
 
 
 def test_reward_scores_do_not_depend_on_padding_or_batch(reward_model, tiny):

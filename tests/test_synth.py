@@ -377,6 +377,14 @@ def test_validate_constraint_errors(constraint, message):
         instructions.check("anything", constraint)
 
 
+def test_instruction_prompts_can_be_limited_to_some_types():
+    allowed = ("no_commas", "max_words", "lowercase")
+    rows = instructions.make_instruction_prompts(40, seed=0, n_constraints=(1, 2), types=allowed)
+    assert {c["type"] for r in rows for c in r["constraints"]} == set(allowed)
+    with pytest.raises(ValueError, match="unknown constraint types"):
+        instructions.make_instruction_prompts(5, types=("no_commas", "rhymes"))
+
+
 def test_instruction_prompts_are_deterministic_valid_and_state_their_constraints():
     rows = instructions.make_instruction_prompts(500, seed=1)
     assert rows == instructions.make_instruction_prompts(500, seed=1)

@@ -1,7 +1,8 @@
 import torch
 
-from helpers import train
-from helpers.models import load_model
+from helpers import data, train
+from helpers.evals import score_with_reward_model
+from helpers.models import load_model, load_reward_model
 from helpers.runtime import get_profile
 
 
@@ -53,6 +54,23 @@ def test_config_follows_profile_hardware_and_mode(tmp_path):
     wrapped = train.sft_config(profile, tmp_path, packing="wrapped", loss="completion", learning_rate=3e-2)
     assert wrapped.packing_strategy == "wrapped" and not wrapped.padding_free and wrapped.completion_only_loss
     assert wrapped.learning_rate == 3e-2
+
+
+def test_reward_config_trains_a_reward_model_that_ranks_its_pairs(tmp_path):
+    from trl import RewardTrainer
+
+    torch.manual_seed(0)
+    rm, tokenizer = load_reward_model("tiny")
+    args = train.reward_config(get_profile("smoke"), tmp_path, num_train_epochs=8, learning_rate=1e-3,
+                               per_device_train_batch_size=4, max_length=64)
+    assert args.max_steps == -1 and args.num_train_epochs == 8 and args.save_strategy == "no"
+    prompts = ["Say something.", "Answer me.", "Reply please.", "Go on."]
+    pairs = [{"prompt": [{"role": "user", "content": p}], "chosen": [{"role": "assistant", "content": "yes yes"}],
+              "rejected": [{"role": "assistant", "content": "no no"}]} for p in prompts]
+    RewardTrainer(model=rm, args=args, train_dataset=data.to_dataset(pairs), processing_class=tokenizer).train()
+    chosen = score_with_reward_model(rm, tokenizer, prompts, ["yes yes"] * 4)
+    rejected = score_with_reward_model(rm, tokenizer, prompts, ["no no"] * 4)
+    assert all(c > r for c, r in zip(chosen, rejected, strict=True))
 
 
 def test_unknown_modes_are_rejected(tmp_path):

@@ -414,6 +414,26 @@ def load_model(name: str = DEFAULT_MODEL, *, dtype: torch.dtype | None = torch.f
     return model.eval(), tokenizer
 
 
+def load_reward_model(name: str = DEFAULT_MODEL, *, dtype: torch.dtype | None = torch.float32,
+                      device: torch.device | str | None = None) -> tuple[Any, Any]:
+    """``(reward_model, tokenizer)``: the causal LM's trunk with a fresh scalar head (``num_labels=1``).
+
+    The pad id is set on the config because the classification head scores each row at its last
+    non-padding token (see :mod:`helpers.evals.reward`); without it a padded batch cannot be scored.
+    """
+    from transformers import AutoModelForSequenceClassification
+
+    directory, source = resolve_model(name)
+    _check_files(directory, name)
+    tokenizer = load_tokenizer(name)
+    model = AutoModelForSequenceClassification.from_pretrained(directory, num_labels=1, dtype=dtype)
+    model.config.pad_token_id = tokenizer.pad_token_id
+    model.tuning_lab_source = source
+    if device is not None:
+        model.to(device)
+    return model.eval(), tokenizer
+
+
 def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> int:
     """Parameters of ``model``; tied weights (e.g. embedding and LM head) counted once."""
     seen: set[int] = set()

@@ -139,6 +139,19 @@ def attention_for(packing: str) -> str:
 # ---------------------------------------------------------------- configs
 
 
+def _common_args(profile: Profile, output_dir: str | Path, steps: int) -> dict[str, Any]:
+    """Trainer arguments every TRL config here shares: profile scale, hardware precision, quiet logging."""
+    device = pick_device()
+    return dict(
+        output_dir=str(output_dir), max_steps=steps, per_device_train_batch_size=profile.batch_size,
+        learning_rate=profile.learning_rate, max_length=profile.max_length, lr_scheduler_type="cosine",
+        warmup_steps=max(1, steps // 20), logging_steps=max(1, steps // 50),  # follow the real length
+        save_strategy="no", report_to="none", seed=0, dataloader_num_workers=0, disable_tqdm=True,
+        use_cpu=device.type == "cpu", **precision_flags(device),
+        activation_checkpointing=False,  # recomputing activations saves memory a 135M model does not need
+    )
+
+
 def sft_config(profile: Profile, output_dir: str | Path, *, packing: str = "none", loss: str = "assistant",
                **overrides: Any) -> Any:
     """An ``SFTConfig`` for this profile and hardware; ``overrides`` win over everything.
@@ -152,16 +165,9 @@ def sft_config(profile: Profile, output_dir: str | Path, *, packing: str = "none
     if loss not in LOSS_MODES:
         raise ValueError(f"loss must be one of {LOSS_MODES}, got {loss!r}")
     attention_for(packing)  # validates the mode
-    device = pick_device()
-    steps = overrides.get("max_steps", profile.train_steps)  # warm-up and logging follow the real length
-    args: dict[str, Any] = dict(
-        output_dir=str(output_dir), max_steps=steps, per_device_train_batch_size=profile.batch_size,
-        learning_rate=profile.learning_rate, max_length=profile.max_length, lr_scheduler_type="cosine",
-        warmup_steps=max(1, steps // 20), logging_steps=max(1, steps // 50),
-        save_strategy="no", report_to="none", seed=0, dataloader_num_workers=0, disable_tqdm=True,
-        activation_checkpointing=False, include_num_input_tokens_seen="non_padding",
-        use_cpu=device.type == "cpu", **precision_flags(device),
-        packing=packing != "none", assistant_only_loss=loss == "assistant",
+    args = _common_args(profile, output_dir, overrides.get("max_steps", profile.train_steps))
+    args.update(
+        include_num_input_tokens_seen="non_padding", packing=packing != "none", assistant_only_loss=loss == "assistant",
         completion_only_loss={"assistant": None, "completion": True, "full": False}[loss],
     )
     if packing == "wrapped":
@@ -170,6 +176,20 @@ def sft_config(profile: Profile, output_dir: str | Path, *, packing: str = "none
         args.update(packing_strategy="bfd", padding_free=True)
     args.update(overrides)
     return SFTConfig(**args)
+
+
+def reward_config(profile: Profile, output_dir: str | Path, **overrides: Any) -> Any:
+    """A ``RewardConfig`` (TRL's Bradley-Terry reward-model trainer) for this profile and hardware.
+
+    ``max_steps`` is left to the epochs unless given: a reward model is trained for whole passes over
+    a small preference set, so ``num_train_epochs`` is the natural knob.
+    """
+    from trl import RewardConfig
+
+    args = _common_args(profile, output_dir, overrides.get("max_steps", -1))
+    args.update(warmup_steps=0, logging_steps=1)
+    args.update(overrides)
+    return RewardConfig(**args)
 
 
 def lora_config(r: int = 16, alpha: int | None = None, targets: str | list[str] = "all-linear",

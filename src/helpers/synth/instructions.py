@@ -42,6 +42,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from collections.abc import Sequence
 from typing import Any
 
 # type -> {param: expected python type}
@@ -341,13 +342,21 @@ def describe(constraint: dict) -> str:
     }[t]()
 
 
-def make_instruction_prompts(n: int, seed: int = 0, n_constraints: tuple[int, int] = (1, 3)) -> list[dict]:
+def make_instruction_prompts(n: int, seed: int = 0, n_constraints: tuple[int, int] = (1, 3),
+                             types: Sequence[str] | None = None) -> list[dict]:
     """``n`` eval rows ``{id, category, prompt, constraints}``: a task on a topic plus 1-3 compatible
-    constraints, stated in English in the prompt. ``category`` is the task kind (explain, list, ...)."""
+    constraints, stated in English in the prompt. ``category`` is the task kind (explain, list, ...).
+
+    ``types`` limits the constraint types drawn from (all of them by default), for a task whose answers
+    are too short for some (at least 80 words in a 32-token answer is never met).
+    """
     if not 1 <= n_constraints[0] <= n_constraints[1]:
         raise ValueError(f"n_constraints must be (min, max) with 1 <= min <= max, got {n_constraints}")
+    unknown = sorted(set(types or ()) - set(CONSTRAINT_PARAMS))
+    if unknown:
+        raise ValueError(f"unknown constraint types {unknown}; known: {sorted(CONSTRAINT_PARAMS)}")
     rng = random.Random(seed)
-    types = list(CONSTRAINT_PARAMS)
+    types = list(CONSTRAINT_PARAMS) if types is None else list(types)
     rows: list[dict] = []
     seen: set[str] = set()
     attempts = 0

@@ -1,0 +1,151 @@
+"""helpers.ppo: the PPO pieces checked against hand computations, then one real step on the tiny model."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from helpers.evals import render_prompts
+from helpers.models import load_model
+from helpers.ppo import (
+    PolicyWithValue,
+    PPOSettings,
+    gae,
+    masked_mean,
+    per_token_rewards,
+    ppo_losses,
+    ppo_step,
+    sample,
+    token_logprobs,
+    whiten,
+)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    """The tiny model with its layers redrawn larger, so its next-token distribution depends on context."""
+    model, tokenizer = load_model("tiny")
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for param in model.model.layers.parameters():
+            if param.dim() == 2:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
+    return model, tokenizer
+
+
+def test_settings_reject_impossible_values():
+    for bad in ({"beta": -0.1}, {"gamma": 0.0}, {"lam": 1.5}, {"clip_ratio": 0.0}, {"epochs": 0}):
+        with pytest.raises(ValueError):
+            PPOSettings(**bad)
+
+
+def test_per_token_rewards_put_the_score_on_the_last_answer_token_and_penalise_every_token():
+    logprobs = torch.tensor([[0.0, -1.0, -2.0, 0.0], [0.0, -1.0, 0.0, 0.0]])
+    ref = torch.tensor([[0.0, -1.5, -1.0, 0.0], [0.0, -0.5, 0.0, 0.0]])
+    mask = torch.tensor([[0.0, 1.0, 1.0, 0.0], [0.0, 1.0, 0.0, 0.0]])  # prompt, answer..., padding
+    rewards, kl = per_token_rewards(torch.tensor([1.0, -2.0]), logprobs, ref, mask, beta=0.5)
+    assert torch.allclose(kl, torch.tensor([[0.0, 0.5, -1.0, 0.0], [0.0, -0.5, 0.0, 0.0]]))
+    assert torch.allclose(rewards, torch.tensor([[0.0, -0.25, 0.5 + 1.0, 0.0], [0.0, 0.25 - 2.0, 0.0, 0.0]]))
+
+
+def test_gae_matches_the_recursion_and_ignores_padding():
+    rewards = torch.tensor([[0.0, 0.0, 1.0, 0.0]])
+    values = torch.tensor([[0.2, 0.4, 0.7, 9.0]])  # a value on the padding position must not leak in
+    mask = torch.tensor([[1.0, 1.0, 1.0, 0.0]])
+    advantages, returns = gae(rewards, values, mask, gamma=0.9, lam=0.8)
+    a2 = 1.0 - 0.7
+    a1 = 0.0 + 0.9 * 0.7 - 0.4 + 0.9 * 0.8 * a2
+    a0 = 0.0 + 0.9 * 0.4 - 0.2 + 0.9 * 0.8 * a1
+    assert torch.allclose(advantages, torch.tensor([[a0, a1, a2, 0.0]]))
+    assert torch.allclose(returns, torch.tensor([[a0 + 0.2, a1 + 0.4, a2 + 0.7, 0.0]]))
+
+
+def test_gae_with_lambda_one_and_no_discount_is_score_minus_value():
+    rewards = torch.tensor([[0.0, 0.0, 3.0]])
+    values = torch.tensor([[1.0, 2.0, 0.5]])
+    advantages, returns = gae(rewards, values, torch.ones(1, 3), gamma=1.0, lam=1.0)
+    assert torch.allclose(advantages, 3.0 - values)
+    assert torch.allclose(returns, torch.full((1, 3), 3.0))
+
+
+def test_whiten_and_masked_mean_only_see_masked_positions():
+    values = torch.tensor([[1.0, 3.0, 100.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    assert masked_mean(values, mask).item() == pytest.approx(2.0)
+    white = whiten(values, mask)
+    assert white[0, :2].tolist() == pytest.approx([-1.0, 1.0], abs=1e-4)
+    assert white[0, 2].item() == 0.0
+
+
+def test_clipping_stops_the_gradient_beyond_the_trust_region():
+    settings = PPOSettings(clip_ratio=0.2)
+    old = torch.zeros(1, 3)
+    logprobs = torch.log(torch.tensor([[1.5, 1.1, 0.5]])).requires_grad_(True)  # ratios 1.5, 1.1, 0.5
+    advantages = torch.tensor([[1.0, 1.0, -1.0]])
+    zeros = torch.zeros(1, 3)
+    losses = ppo_losses(logprobs, old, advantages, zeros, zeros, zeros, torch.ones(1, 3), settings)
+    losses["policy_loss"].backward()
+    grad = logprobs.grad[0]
+    assert grad[0].item() == 0.0  # ratio 1.5 with a positive advantage: clipped, no more push
+    assert grad[1].item() != 0.0  # ratio 1.1 is inside 1 +- 0.2: still pushed
+    assert grad[2].item() == 0.0  # ratio 0.5 with a negative advantage: clipped too
+    assert losses["clip_fraction"].item() == pytest.approx(2 / 3)
+
+
+def test_value_loss_is_clipped_around_the_old_value():
+    settings = PPOSettings(clip_value=0.2)
+    values = torch.tensor([[1.0]], requires_grad=True)  # moved 1.0 from the old value 0.0
+    losses = ppo_losses(torch.zeros(1, 1), torch.zeros(1, 1), torch.zeros(1, 1), values, torch.zeros(1, 1),
+                        torch.tensor([[2.0]]), torch.ones(1, 1), settings)
+    # unclipped (1 - 2)^2 = 1, clipped (0.2 - 2)^2 = 3.24: the larger, pessimistic one is kept
+    assert losses["value_loss"].item() == pytest.approx(0.5 * 3.24)
+
+
+def test_token_logprobs_do_not_depend_on_left_padding(tiny):
+    model, tokenizer = tiny
+    short, long = tokenizer(["Hello there", "A longer sentence with more words in it"])["input_ids"]
+    alone = token_logprobs(model, torch.tensor([short]), torch.ones(1, len(short), dtype=torch.long))
+    pad = len(long) - len(short)
+    ids = torch.tensor([[tokenizer.pad_token_id] * pad + short, long])
+    attn = torch.tensor([[0] * pad + [1] * len(short), [1] * len(long)])
+    with torch.no_grad():
+        batched = token_logprobs(model, ids, attn)
+    assert torch.allclose(batched[0, pad:], alone[0], atol=1e-4)
+
+
+def test_sample_masks_exactly_the_answer_tokens(tiny):
+    model, tokenizer = tiny
+    torch.manual_seed(0)
+    rollout = sample(model, tokenizer, ["Hi", "Tell me a long story about a dog"], max_new_tokens=6)
+    prompt_lengths = [len(tokenizer(t, add_special_tokens=False)["input_ids"])
+                      for t in render_prompts(tokenizer, ["Hi", "Tell me a long story about a dog"])]
+    assert rollout.mask.shape == (2, rollout.input_ids.shape[1] - 1)
+    assert rollout.mask.sum(1).tolist() == rollout.lengths
+    assert all(1 <= n <= 6 for n in rollout.lengths)
+    width = max(prompt_lengths)
+    assert rollout.mask[:, : width - 1].sum().item() == 0  # no prompt position predicts an answer token
+    assert len(rollout.texts) == 2
+
+
+def test_one_ppo_step_moves_the_policy_toward_the_reward(tiny):
+    model, tokenizer = tiny
+    reference = copy.deepcopy(model).requires_grad_(False)
+    torch.manual_seed(0)
+    policy = PolicyWithValue(copy.deepcopy(model).requires_grad_(True))
+    before = [p.detach().clone() for p in policy.model.parameters()]
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=1e-3)
+    seen = []
+
+    def reward(prompts, texts):
+        seen.append((list(prompts), list(texts)))
+        return [float(len(t)) for t in texts]
+
+    stats = ppo_step(policy, reference, tokenizer, optimizer, ["Hi", "Hello", "Why?", "Count"], reward,
+                     PPOSettings(max_new_tokens=4, beta=0.1))
+    assert set(stats) >= {"score", "kl", "length", "policy_loss", "value_loss", "clip_fraction", "approx_kl", "texts"}
+    assert seen[0][0] == ["Hi", "Hello", "Why?", "Count"] and len(seen) == 1
+    assert stats["kl"] == pytest.approx(0.0, abs=1e-4)  # the rollout came from a copy of the reference
+    assert any(not torch.equal(b, p) for b, p in zip(before, policy.model.parameters(), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(reference.parameters(), model.parameters(), strict=True))
