@@ -62,18 +62,6 @@ def tiny():
     return load_model("tiny")
 
 
-@pytest.fixture(scope="module")
-def mixed(tiny):
-    model, tokenizer = tiny
-    model = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.model.layers.parameters():
-            if param.dim() == 2:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
-    return model, tokenizer
-
-
 def _generated_ids(model, tokenizer, prompt: str, max_new_tokens: int) -> list[int]:
     """Greedy ids for one unpadded prompt, straight from model.generate (stops at the model's EOS)."""
     text = render_prompts(tokenizer, [prompt])[0]

@@ -4,13 +4,12 @@
 raw prompt must agree token for token; only how each cuts and decodes the ids differs.
 """
 
-import copy
 
 import pytest
 import torch
 
 from helpers.evals import Completion, generate, generate_until_stop, stop_rate
-from helpers.models import load_model, load_tokenizer
+from helpers.models import load_tokenizer
 from helpers.pretrain import build_llama
 
 SMALL = dict(hidden_size=32, layers=1, heads=2, kv_heads=1, intermediate_size=64, max_positions=128)
@@ -20,19 +19,6 @@ PROMPTS = ["Hi", "Alpha was born in the city of", "one two"]  # different length
 @pytest.fixture(scope="module")
 def tokenizer():
     return load_tokenizer("tiny")
-
-
-@pytest.fixture(scope="module")
-def mixed():
-    """The tiny model with its layers redrawn larger, so what it generates depends on the whole prompt."""
-    model, tokenizer = load_model("tiny")
-    model = copy.deepcopy(model)
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.model.layers.parameters():
-            if param.dim() == 2:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
-    return model, tokenizer
 
 
 def _constant_model(tokenizer):

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from helpers.evals import render_prompts
-from helpers.models import load_model
 from helpers.ppo import (
     PolicyWithValue,
     PPOSettings,
@@ -21,18 +20,6 @@ from helpers.ppo import (
     token_logprobs,
     whiten,
 )
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    """The tiny model with its layers redrawn larger, so its next-token distribution depends on context."""
-    model, tokenizer = load_model("tiny")
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for param in model.model.layers.parameters():
-            if param.dim() == 2:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.3)
-    return model, tokenizer
 
 
 def test_settings_reject_impossible_values():
@@ -103,8 +90,8 @@ def test_value_loss_is_clipped_around_the_old_value():
     assert losses["value_loss"].item() == pytest.approx(0.5 * 3.24)
 
 
-def test_token_logprobs_do_not_depend_on_left_padding(tiny):
-    model, tokenizer = tiny
+def test_token_logprobs_do_not_depend_on_left_padding(mixed):
+    model, tokenizer = mixed
     short, long = tokenizer(["Hello there", "A longer sentence with more words in it"])["input_ids"]
     alone = token_logprobs(model, torch.tensor([short]), torch.ones(1, len(short), dtype=torch.long))
     pad = len(long) - len(short)
@@ -113,10 +100,13 @@ def test_token_logprobs_do_not_depend_on_left_padding(tiny):
     with torch.no_grad():
         batched = token_logprobs(model, ids, attn)
     assert torch.allclose(batched[0, pad:], alone[0], atol=1e-4)
+    with torch.no_grad():
+        tail = token_logprobs(model, ids, attn, start=pad + 2)  # skipping the prompt gives the same numbers
+    assert torch.allclose(tail, batched[:, pad + 2:], atol=1e-5)
 
 
-def test_sample_masks_exactly_the_answer_tokens(tiny):
-    model, tokenizer = tiny
+def test_sample_masks_exactly_the_answer_tokens(mixed):
+    model, tokenizer = mixed
     torch.manual_seed(0)
     rollout = sample(model, tokenizer, ["Hi", "Tell me a long story about a dog"], max_new_tokens=6)
     prompt_lengths = [len(tokenizer(t, add_special_tokens=False)["input_ids"])
@@ -126,11 +116,12 @@ def test_sample_masks_exactly_the_answer_tokens(tiny):
     assert all(1 <= n <= 6 for n in rollout.lengths)
     width = max(prompt_lengths)
     assert rollout.mask[:, : width - 1].sum().item() == 0  # no prompt position predicts an answer token
+    assert rollout.start == width - 1 and rollout.mask[:, rollout.start].tolist() == [1.0, 1.0]
     assert len(rollout.texts) == 2
 
 
-def test_one_ppo_step_moves_the_policy_toward_the_reward(tiny):
-    model, tokenizer = tiny
+def test_one_ppo_step_moves_the_policy_toward_the_reward(mixed):
+    model, tokenizer = mixed
     reference = copy.deepcopy(model).requires_grad_(False)
     torch.manual_seed(0)
     policy = PolicyWithValue(copy.deepcopy(model).requires_grad_(True))

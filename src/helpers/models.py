@@ -420,13 +420,25 @@ def load_reward_model(name: str = DEFAULT_MODEL, *, dtype: torch.dtype | None = 
 
     The pad id is set on the config because the classification head scores each row at its last
     non-padding token (see :mod:`helpers.evals.reward`); without it a padded batch cannot be scored.
+    transformers' load report (which names the cache directory) is kept quiet: the new head is the only
+    weight expected to be missing, and any other missing weight raises :class:`BrokenModelError`.
     """
     from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
 
     directory, source = resolve_model(name)
     _check_files(directory, name)
     tokenizer = load_tokenizer(name)
-    model = AutoModelForSequenceClassification.from_pretrained(directory, num_labels=1, dtype=dtype)
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        model, info = AutoModelForSequenceClassification.from_pretrained(
+            directory, num_labels=1, dtype=dtype, output_loading_info=True)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    missing = sorted(key for key in info["missing_keys"] if not key.startswith("score."))
+    if missing:
+        raise BrokenModelError(f"{name}: the checkpoint lacks weights the reward model needs: {missing[:5]}")
     model.config.pad_token_id = tokenizer.pad_token_id
     model.tuning_lab_source = source
     if device is not None:

@@ -16,7 +16,9 @@ small pieces, each a function a notebook can call and a test can check:
 
 :func:`ppo_step` strings the six together. Tensors are ``(batch, positions)`` where position ``t`` predicts
 token ``t + 1`` of the padded sequence; ``mask`` is 1 exactly on the positions that predict a response
-token (up to and including the first EOS), so prompt and padding never carry reward, loss or KL.
+token (up to and including the first EOS), so prompt and padding never carry reward, loss or KL. Prompts
+are left-padded, so every answer starts at one column (``Rollout.start``) and the step computes
+log-probabilities, values, rewards and advantages from that column on.
 """
 
 from __future__ import annotations
@@ -70,23 +72,26 @@ class PolicyWithValue(nn.Module):
         nn.init.zeros_(self.value_head.bias)
         self.value_head.to(next(model.parameters()).device)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(logprobs, values)``, both ``(batch, length - 1)``: see :func:`token_logprobs`."""
-        return token_logprobs(self.model, input_ids, attention_mask, value_head=self.value_head)
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(logprobs, values)``, both ``(batch, length - 1 - start)``: see :func:`token_logprobs`."""
+        return token_logprobs(self.model, input_ids, attention_mask, value_head=self.value_head, start=start)
 
 
 def token_logprobs(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   value_head: nn.Module | None = None) -> Any:
-    """Log-probability of each next token, ``(batch, length - 1)``; with ``value_head`` also the values.
+                   value_head: nn.Module | None = None, start: int = 0) -> Any:
+    """Log-probability of each next token from position ``start`` on, ``(batch, length - 1 - start)``;
+    with ``value_head`` also the values.
 
     Position ids are counted over real tokens only, as ``generate`` does with left padding, so the
-    log-probabilities match the ones the tokens were sampled from.
+    log-probabilities match the ones the tokens were sampled from. ``start`` skips the prompt: the
+    vocabulary projection is a fifth of a small model's compute, and prompt positions carry no loss.
     """
     positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
     hidden = model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
-                                 position_ids=positions).last_hidden_state[:, :-1]
+                                 position_ids=positions).last_hidden_state[:, start:-1]
     logits = model.get_output_embeddings()(hidden).float()
-    logprobs = torch.log_softmax(logits, dim=-1).gather(-1, input_ids[:, 1:, None]).squeeze(-1)
+    logprobs = torch.log_softmax(logits, dim=-1).gather(-1, input_ids[:, start + 1:, None]).squeeze(-1)
     if value_head is None:
         return logprobs
     return logprobs, value_head(hidden).squeeze(-1).float()
@@ -99,6 +104,7 @@ class Rollout:
     input_ids: torch.Tensor  # (batch, length): left-padded prompt, then the response, right-padded
     attention_mask: torch.Tensor  # (batch, length): 1 on real tokens
     mask: torch.Tensor  # (batch, length - 1): 1 on positions that predict a response token
+    start: int  # the first such position: every prompt ends there, as prompts are left-padded
     texts: list[str]  # the responses, decoded without special tokens
     lengths: list[int]  # response tokens per row, EOS included when the row stopped
 
@@ -126,7 +132,8 @@ def sample(model: nn.Module, tokenizer: Any, prompts: Sequence[Prompt], *, max_n
     attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
     mask = torch.cat([torch.zeros_like(prompt_mask), response_mask], dim=1)[:, 1:].float()
     decoded = tokenizer.batch_decode(kept, skip_special_tokens=True)
-    return Rollout(input_ids, attention_mask, mask, decoded, [len(row) for row in kept])
+    start = prompt_ids.shape[1] - 1
+    return Rollout(input_ids, attention_mask, mask, start, decoded, [len(row) for row in kept])
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -207,17 +214,18 @@ def ppo_step(policy: PolicyWithValue, ref: nn.Module, tokenizer: Any, optimizer:
     """
     rollout = sample(policy.model, tokenizer, prompts, max_new_tokens=settings.max_new_tokens)
     scores = torch.tensor([float(s) for s in reward_fn(prompts, rollout.texts)])
-    ids, attn, mask = rollout.input_ids, rollout.attention_mask, rollout.mask
+    ids, attn, start = rollout.input_ids, rollout.attention_mask, rollout.start
+    mask = rollout.mask[:, start:]  # from here on, tensors cover the answer positions only
     with torch.no_grad():
-        old_logprobs, old_values = policy(ids, attn)
-        ref_logprobs = token_logprobs(ref, ids, attn)
+        old_logprobs, old_values = policy(ids, attn, start)
+        ref_logprobs = token_logprobs(ref, ids, attn, start=start)
     rewards, kl = per_token_rewards(scores, old_logprobs, ref_logprobs, mask, settings.beta)
     advantages, returns = gae(rewards, old_values, mask, settings.gamma, settings.lam)
     advantages = whiten(advantages, mask)
     logs: list[dict[str, float]] = []
     for _ in range(settings.epochs):
         for rows in torch.randperm(len(prompts)).chunk(settings.minibatches):
-            logprobs, values = policy(ids[rows], attn[rows])
+            logprobs, values = policy(ids[rows], attn[rows], start)
             losses = ppo_losses(logprobs, old_logprobs[rows], advantages[rows], values, old_values[rows],
                                 returns[rows], mask[rows], settings)
             loss = losses["policy_loss"] + settings.vf_coef * losses["value_loss"]
