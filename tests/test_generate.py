@@ -4,7 +4,6 @@
 raw prompt must agree token for token; only how each cuts and decodes the ids differs.
 """
 
-
 import pytest
 import torch
 

@@ -32,7 +32,7 @@ from torch import nn
 from transformers import GenerationConfig
 
 from helpers.batching import pad_rows
-from helpers.evals.generate import Prompt, render_prompts
+from helpers.evals.generate import Prompt, first_stop, model_eos_ids, render_prompts
 
 
 @dataclass(frozen=True)
@@ -113,19 +113,18 @@ def sample(model: nn.Module, tokenizer: Any, prompts: Sequence[Prompt], *, max_n
     """One response per prompt, sampled from the model as it is (temperature 1, no truncation)."""
     texts = render_prompts(tokenizer, prompts)
     encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    eos = model.generation_config.eos_token_id
-    eos_ids = {eos} if isinstance(eos, int) else set(eos)
-    pad_id = tokenizer.pad_token_id
+    eos_ids = model_eos_ids(model, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
     device = next(model.parameters()).device
     prompt_ids, prompt_mask = pad_rows(encoded, pad_id, side="left", device=device)
     config = GenerationConfig(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
-                              pad_token_id=pad_id, eos_token_id=sorted(eos_ids))
+                              pad_token_id=pad_id, eos_token_id=eos_ids)
     with torch.no_grad():
         out = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
     responses = out[:, prompt_ids.shape[1]:].tolist()
     kept = []
     for row in responses:
-        stop = next((i for i, token in enumerate(row) if token in eos_ids), None)
+        stop = first_stop(row, eos_ids)
         kept.append(row if stop is None else row[:stop + 1])  # the EOS is an action too: it ends the answer
     response_ids, response_mask = pad_rows(kept, pad_id, side="right", device=device)
     input_ids = torch.cat([prompt_ids, response_ids], dim=1)

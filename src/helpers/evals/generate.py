@@ -103,7 +103,8 @@ def render_prompts(tokenizer: Any, prompts: Sequence[Prompt], *, chat: bool = Tr
                                           add_generation_prompt=True) for prompt in prompts]
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+def model_eos_ids(model: Any, tokenizer: Any) -> list[int]:
+    """The ids that end a generated row: the model's generation config first, else the tokenizer's EOS."""
     configured = getattr(model.generation_config, "eos_token_id", None)
     if configured is None:
         configured = tokenizer.eos_token_id
@@ -112,7 +113,7 @@ def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
     return [configured] if isinstance(configured, int) else list(configured)
 
 
-def _first_stop(row: list[int], stop_ids: Collection[int]) -> int | None:
+def first_stop(row: list[int], stop_ids: Collection[int]) -> int | None:
     """Index of the first token of ``row`` in ``stop_ids``, or None when the row never stopped."""
     return next((i for i, token in enumerate(row) if token in stop_ids), None)
 
@@ -209,7 +210,7 @@ def generate_with_stats(model: Any, tokenizer: Any, prompts: Sequence[Prompt], *
     texts = render_prompts(tokenizer, prompts, chat=chat, system=system)
     # The chat template already wrote the special tokens; raw prompts get the tokenizer's usual ones.
     encoded = tokenizer(texts, add_special_tokens=not chat)["input_ids"]
-    eos_ids = _eos_ids(model, tokenizer)
+    eos_ids = model_eos_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
     config = GenerationConfig(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=do_sample,
                               use_cache=True,
@@ -221,7 +222,7 @@ def generate_with_stats(model: Any, tokenizer: Any, prompts: Sequence[Prompt], *
     kept: list[list[int]] = []
     new_tokens = 0  # up to and including each row's EOS: the padding after it is not work the row asked for
     for row in new_ids:
-        stop = _first_stop(row, eos_ids)
+        stop = first_stop(row, eos_ids)
         kept.append(row if stop is None else row[:stop])
         new_tokens += len(row) if stop is None else stop + 1
     outputs = tokenizer.batch_decode(kept, skip_special_tokens=True)
@@ -276,7 +277,7 @@ def generate_until_stop(model: Any, tokenizer: Any, prompts: Sequence[str], *, m
                                progress=False)
     completions: list[Completion] = []
     for row in new_ids:
-        stop = _first_stop(row, stop_ids)
+        stop = first_stop(row, stop_ids)
         end = len(row) if stop is None else stop + 1
         completions.append(Completion(text=tokenizer.decode(row[:end]), stopped=stop is not None, new_tokens=end))
     return completions
