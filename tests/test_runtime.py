@@ -57,6 +57,12 @@ def test_environment_report_names_versions_and_profile():
     assert env["device"] in ("cpu", "cuda") and env["cpu_count"] >= 1
 
 
+def test_a_run_note_reaches_the_environment_report(monkeypatch):
+    assert "run_note" not in runtime.environment_report()
+    monkeypatch.setenv(runtime.RUN_NOTE_VAR, "shared one GPU with four other notebooks")
+    assert runtime.environment_report()["run_note"] == "shared one GPU with four other notebooks"
+
+
 def test_model_id_override_and_empty_keeps_the_profile_model():
     assert runtime.get_profile("cpu", model_id="").model_id == "smollm2-135m-instruct"
     assert runtime.get_profile("cpu", model_id="gpt2").model_id == "gpt2"

@@ -291,8 +291,10 @@ def evidence_markdown() -> str:
                      f"{_fmt(data['timings'].get('notebook_total_s', '-'))} | {mem.get('rss_gib', '-')} | "
                      f"{mem.get('cuda_allocated_gib', '-')} | {hardware_label(data['environment'])} | "
                      f"{_code_state(data, current)} |")
-        if data["claims"]:
+        note = data["environment"].get("run_note")
+        if data["claims"] or note:
             details += [f"## {data['notebook']} ({data['profile']})", ""]
+            details += [f"> Run note: {note}", ""] if note else []
             details += [f"- {_verdict(c)}: `{c['id']}`: {c['statement']} (observed {_fmt(c['observed'])}; "
                         f"expected {c['expected']})" for c in data["claims"]]
             details.append("")

@@ -20,6 +20,7 @@ import psutil
 import torch
 
 PROFILE_NAMES = ("smoke", "cpu", "gpu")
+RUN_NOTE_VAR = "TUNING_LAB_RUN_NOTE"  # set by whoever launches a run, recorded in its environment report
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,8 @@ def environment_report(profile: Profile | None = None) -> dict[str, Any]:
     cpu_model = _cpu_model()
     if cpu_model:
         report["cpu_model"] = cpu_model
+    if os.environ.get(RUN_NOTE_VAR):  # conditions a reader must know, e.g. a GPU shared with other runs
+        report["run_note"] = os.environ[RUN_NOTE_VAR]
     if profile is not None:
         report["profile"] = asdict(profile)
     return report

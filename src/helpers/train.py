@@ -31,6 +31,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from transformers import TrainerCallback
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.trainer_callback import PrinterCallback
 
 from helpers.memory import reset_cuda_peak
@@ -79,6 +80,11 @@ def _kernel_kwargs(kernel: Any, grouped: bool) -> dict[str, Any]:
     return kwargs
 
 
+# Resolved once, at import: inside a compiled model each layer then only reads them (no inspection to trace).
+_KERNEL = _varlen_kernel()
+_KERNEL_OPTIONS = {grouped: _kernel_kwargs(_KERNEL, grouped) for grouped in (False, True)} if _KERNEL else {}
+
+
 def _per_document_sdpa(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cu: list[int],
                        scale: float | None) -> torch.Tensor:
     """Reference path: causal attention over each document separately. q is (H, T, D)."""
@@ -94,25 +100,28 @@ def varlen_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Te
     """Attention for a padding-free packed batch: (1, heads, tokens, dim) in, (1, tokens, heads, dim) out.
 
     Anything that is not such a batch (several rows, no positions) goes to the ordinary sdpa path,
-    so generation and evaluation with this model keep working.
+    so generation and evaluation with this model keep working. TRL's padding-free collator also sends the
+    boundaries (``cu_seq_lens_q``, ``max_length_q``), computed once per batch on the CPU; using them spares
+    every layer a device-to-host sync, which keeps the GPU queue full and lets ``torch.compile`` trace the
+    whole model.
     """
     if position_ids is None or query.shape[0] != 1:
-        from transformers.integrations.sdpa_attention import sdpa_attention_forward
-
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, **kwargs)
-    cu = document_boundaries(position_ids)
-    kernel = _varlen_kernel()
-    if query.is_cuda and kernel is not None:
+    cu = kwargs.get("cu_seq_lens_q")
+    if cu is None:  # a hand-built packed row: read the boundaries off the positions (one device sync per layer)
+        cu = document_boundaries(position_ids)
+    if query.is_cuda and _KERNEL is not None:
         # Flash kernels take 16-bit inputs only; rotary embeddings may have promoted q and k to fp32.
         half = value.dtype if value.dtype in (torch.float16, torch.bfloat16) else torch.bfloat16
         q, k, v = (t[0].transpose(0, 1).to(half) for t in (query, key, value))  # (tokens, heads, dim)
-        options = _kernel_kwargs(kernel, grouped=k.shape[1] != q.shape[1])
+        options = _KERNEL_OPTIONS[k.shape[1] != q.shape[1]]
         if k.shape[1] != q.shape[1] and "enable_gqa" not in options:  # older kernel: copy key/value heads
             groups = q.shape[1] // k.shape[1]
             k, v = k.repeat_interleave(groups, dim=1), v.repeat_interleave(groups, dim=1)
-        longest = int((cu[1:] - cu[:-1]).max())
-        out = kernel(q, k, v, cu, cu, longest, longest, scale=scaling, **options)
+        longest = kwargs.get("max_length_q") or int((cu[1:] - cu[:-1]).max())
+        cu = cu.to(device=q.device, dtype=torch.int32)
+        out = _KERNEL(q, k, v, cu, cu, longest, longest, scale=scaling, **options)
         return out.to(query.dtype).unsqueeze(0), None
     out = _per_document_sdpa(query[0], key[0], value[0], cu.tolist(), scaling)
     return out.transpose(0, 1).unsqueeze(0), None
