@@ -24,11 +24,13 @@ moves them by what the wrapped row shows). Results go to ``results/<profile>/ben
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import random
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -42,15 +44,30 @@ from helpers.train import run_training, sft_config, sft_trainer
 TARGET_TOKENS_PER_S = 200_000  # document-isolated SFT of the 135M model on one H100 or H200
 SCALE = {"smoke": dict(steps=3, rows=2, max_length=128, conversations=64, raw_steps=2),
          "cpu": dict(steps=4, rows=4, max_length=512, conversations=256, raw_steps=3),
-         "gpu": dict(steps=40, rows=32, max_length=1024, conversations=6000, raw_steps=10)}
+         "gpu": dict(steps=40, rows=32, max_length=1024, conversations=3000, raw_steps=10)}
 # mode -> (packing, extra SFTConfig arguments, what it needs beyond the CPU)
 TRAINER_MODES: dict[str, tuple[str, dict[str, Any], str]] = {
     "none": ("none", {}, ""),
     "wrapped": ("wrapped", {}, ""),
     "isolated": ("isolated", {}, ""),
     "isolated_liger": ("isolated", {"use_liger_kernel": True}, "liger"),
-    "isolated_compiled": ("isolated", {"torch_compile": True}, "cuda"),
+    "isolated_compiled": ("isolated", {"torch_compile": True}, "cuda"),  # last: compilation takes a minute or two
 }
+# Liger swaps these in transformers' Llama module for every model built afterwards; they are put back after its mode
+LIGER_PATCHED = ("apply_rotary_pos_emb", "LlamaRMSNorm", "LlamaMLP")
+
+
+@contextlib.contextmanager
+def restored_llama_module() -> Iterator[None]:
+    """Leave transformers' Llama module as it was, so one mode's kernels never leak into the next."""
+    from transformers.models.llama import modeling_llama
+
+    saved = {name: getattr(modeling_llama, name) for name in LIGER_PATCHED}
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(modeling_llama, name, value)
 ISOLATION_TOL = {"cpu": 1e-4, "cuda": 0.1}  # max |logit difference|: fp32 on CPU, the 16-bit flash kernel on GPU
 
 
@@ -160,6 +177,68 @@ def raw_loop(model_id: str, batches: torch.Tensor, compiled: bool, warmup: int =
             "steps": len(batches), "peak_cuda_gib": peak}
 
 
+def trainer_mode(mode: str, profile: Any, scale: dict, data: Any, rows: list[dict], report: Report) -> dict | None:
+    """Train one mode through ``helpers.train``; its speed, and for isolated modes the isolation check.
+
+    A mode that needs an optional stack (Liger, compilation) and fails is recorded as failed, not raised:
+    one broken kernel must not cost the measurements of the others.
+    """
+    packing, extra, need = TRAINER_MODES[mode]
+    if why := missing_requirement(need):
+        report.metric(f"packing_{mode}", {"skipped": why})
+        print(f"{mode:>18}: skipped ({why})")
+        return None
+    model, tokenizer = load_model(profile.model_id)
+    try:
+        with tempfile.TemporaryDirectory() as out, restored_llama_module():
+            config = sft_config(profile, out, packing=packing, loss="assistant", max_steps=scale["steps"],
+                                per_device_train_batch_size=scale["rows"], max_length=scale["max_length"],
+                                logging_steps=1, warmup_steps=0, **extra)
+            trainer = sft_trainer(model, tokenizer, data, config)
+            result = run_training(trainer, f"packing_{mode}", report)
+            check = isolation_check(trainer, rows[:2]) if packing == "isolated" else {}
+    except Exception as err:
+        if not need:
+            raise
+        report.metric(f"packing_{mode}", {"failed": f"{type(err).__name__}: {err}"[:600]})
+        print(f"{mode:>18}: FAILED {type(err).__name__}: {str(err)[:300]}", flush=True)
+        return None
+    finally:
+        del model
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    outcome = {"tokens_per_s": result.steady_tokens_per_s}
+    if check:
+        tol = ISOLATION_TOL["cuda" if torch.cuda.is_available() else "cpu"]
+        outcome["isolated"] = check["isolated"] < tol < check["leak"] / 10
+        report.metric(f"isolation_{mode}", {**check, "tolerance": tol, "holds": outcome["isolated"]})
+    print(f"{mode:>18}: {result.steady_tokens_per_s:,.0f} non-padding tokens/s (whole run {result.tokens_per_s:,.0f}), "
+          f"peak {result.peak_cuda_gib} GiB" + (f", isolation {check}" if check else ""), flush=True)
+    return outcome
+
+
+def raw_mode(compiled: bool, profile: Any, batches: torch.Tensor, report: Report) -> float | None:
+    """The raw loop, eager or compiled; a failed compilation is recorded, not raised."""
+    mode = "raw_compiled" if compiled else "raw_eager"
+    if compiled and (why := missing_requirement("cuda")):
+        report.metric(mode, {"skipped": why})
+        return None
+    try:
+        raw = report.metric(mode, raw_loop(profile.model_id, batches, compiled))
+    except Exception as err:
+        if not compiled:
+            raise
+        report.metric(mode, {"failed": f"{type(err).__name__}: {err}"[:600]})
+        print(f"{mode:>18}: FAILED {type(err).__name__}: {str(err)[:300]}", flush=True)
+        return None
+    finally:
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    print(f"{mode:>18}: {raw['steady_tokens_per_s']:,.0f} tokens/s, warm-up {raw['warmup_s']:.0f} s, "
+          f"peak {raw['peak_cuda_gib']} GiB", flush=True)
+    return raw["steady_tokens_per_s"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", default="auto")
@@ -173,60 +252,20 @@ def main(argv: list[str] | None = None) -> int:
     rows = conversations(scale["conversations"], args.seed)
     data = Dataset.from_list(rows)
     report = Report("benchmark_sft", profile, params={"seed": args.seed, **scale})
+    batches = full_rows(load_model(profile.model_id)[1], rows, scale["rows"], scale["max_length"], scale["raw_steps"])
     speed: dict[str, float] = {}
     isolated_ok: dict[str, bool] = {}
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    for mode, (packing, extra, need) in TRAINER_MODES.items():
-        if why := missing_requirement(need):
-            report.metric(f"packing_{mode}", {"skipped": why})
-            print(f"{mode:>18}: skipped ({why})")
-            continue
-        model, tokenizer = load_model(profile.model_id)
-        try:
-            with tempfile.TemporaryDirectory() as out:
-                config = sft_config(profile, out, packing=packing, loss="assistant", max_steps=scale["steps"],
-                                    per_device_train_batch_size=scale["rows"], max_length=scale["max_length"],
-                                    logging_steps=1, warmup_steps=0, **extra)
-                trainer = sft_trainer(model, tokenizer, data, config)
-                result = run_training(trainer, f"packing_{mode}", report)
-                speed[mode] = result.steady_tokens_per_s
-                check = isolation_check(trainer, rows[:2]) if packing == "isolated" else {}
-        except Exception as err:  # an optional kernel stack that fails here must not cost the other modes
-            if not need:
-                raise
-            report.metric(f"packing_{mode}", {"failed": f"{type(err).__name__}: {err}"[:600]})
-            print(f"{mode:>18}: FAILED {type(err).__name__}: {str(err)[:300]}", flush=True)
-            del model
-            torch.cuda.empty_cache()
-            continue
-        if check:
-            tol = ISOLATION_TOL[device]
-            isolated_ok[mode] = check["isolated"] < tol < check["leak"] / 10
-            report.metric(f"isolation_{mode}", {**check, "tolerance": tol, "holds": isolated_ok[mode]})
-        print(f"{mode:>18}: {speed[mode]:,.0f} non-padding tokens/s (whole run {result.tokens_per_s:,.0f}), "
-              f"peak {result.peak_cuda_gib} GiB" + (f", isolation {check}" if check else ""), flush=True)
-        del model, trainer
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-        report.save()
-    batches = full_rows(tokenizer, rows, scale["rows"], scale["max_length"], scale["raw_steps"])
-    for compiled in (False, True):
-        mode = "raw_compiled" if compiled else "raw_eager"
-        if compiled and (why := missing_requirement("cuda")):
-            report.metric(mode, {"skipped": why})
-            continue
-        try:
-            raw = report.metric(mode, raw_loop(profile.model_id, batches, compiled))
-        except Exception as err:  # compilation can fail on a stack it was not tried on; keep the rest
-            if not compiled:
-                raise
-            report.metric(mode, {"failed": f"{type(err).__name__}: {err}"[:600]})
-            continue
-        speed[mode] = raw["steady_tokens_per_s"]
-        print(f"{mode:>18}: {speed[mode]:,.0f} tokens/s, warm-up {raw['warmup_s']:.0f} s, "
-              f"peak {raw['peak_cuda_gib']} GiB", flush=True)
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+    # Quick modes first, compiled ones last: a run stopped part-way keeps the most (each result is saved at once).
+    order = [m for m in TRAINER_MODES if m != "isolated_compiled"] + ["raw_eager", "isolated_compiled", "raw_compiled"]
+    for mode in order:
+        if mode.startswith("raw_"):
+            measured = raw_mode(mode == "raw_compiled", profile, batches, report)
+            if measured is not None:
+                speed[mode] = measured
+        elif outcome := trainer_mode(mode, profile, scale, data, rows, report):
+            speed[mode] = outcome["tokens_per_s"]
+            if "isolated" in outcome:
+                isolated_ok[mode] = outcome["isolated"]
         report.save()
     for mode, ok in isolated_ok.items():
         check = report.metrics[f"isolation_{mode}"]

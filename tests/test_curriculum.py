@@ -144,3 +144,15 @@ def test_summary_lists_claims_metrics_and_failures(results_tmp, tmp_path):
 def test_unknown_notebook_selector_lists_what_exists():
     with pytest.raises(SystemExit, match="00_quickstart"):
         curriculum.list_notebooks("77")
+
+
+def test_a_source_hash_is_recorded_only_on_results_this_run_wrote(tmp_path, results_tmp):
+    """A notebook that raised at its end still saved its results; results older than the run are left alone."""
+    import time
+
+    run = _executed(_notebook(tmp_path / "nb.ipynb"), tmp_path / "runs" / "nb.ipynb", profile="gpu")
+    Report(run.stem, get_profile("gpu")).save()
+    curriculum.record_source(run, "gpu", since=time.time() + 60)  # written before this "run" began
+    assert "source_hash" not in json.loads((results_tmp / "gpu" / "nb.json").read_text())
+    curriculum.record_source(run, "gpu", since=time.time() - 60)
+    assert json.loads((results_tmp / "gpu" / "nb.json").read_text())["source_hash"]

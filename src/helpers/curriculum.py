@@ -164,13 +164,15 @@ def stamp(executed: Path, target: Path) -> None:
     Path(target).write_text(json.dumps(src_nb, indent=1, ensure_ascii=False) + "\n")
 
 
-def record_source(executed: Path, profile: str) -> None:
+def record_source(executed: Path, profile: str, since: float = 0.0) -> None:
     """Write the hash of the code that ran (read from the executed copy) into the results JSON it saved.
 
-    Any reader of ``results/`` can then tell whether a result belongs to the code now committed.
+    Any reader of ``results/`` can then tell whether a result belongs to the code now committed. A notebook
+    that raised at its end (an enforced claim that did not hold) has still saved its results; ``since`` (a
+    ``time.time()``) makes sure the JSON was written by this run and not left by an earlier one.
     """
     path = results_dir(profile) / f"{executed.stem}.json"
-    if not path.is_file():
+    if not path.is_file() or path.stat().st_mtime < since:
         return
     data = json.loads(path.read_text())
     data["source_hash"] = code_hash(json.loads(executed.read_text()))
@@ -312,9 +314,9 @@ def run(profile: str, selector: str | None, out_root: Path) -> int:
     outcomes: dict[str, RunOutcome] = {}
     for notebook in list_notebooks(selector):
         print(f"== {notebook.name} (profile {name})", flush=True)
+        started = time.time()
         outcome = execute(notebook, out_dir, {"PROFILE": name})
-        if outcome.ok:
-            record_source(out_dir / notebook.name, name)
+        record_source(out_dir / notebook.name, name, since=started)
         outcomes[notebook.stem] = outcome
         print(f"   {'ok' if outcome.ok else 'FAILED: ' + outcome.error} in {outcome.wall_s:.1f} s", flush=True)
     summary = write_summary(name, outcomes, out_dir)
