@@ -71,6 +71,9 @@ def test_outputs_must_come_from_a_real_run_of_the_same_code(tmp_path, results_tm
     assert [c for c in nb["cells"] if c["cell_type"] == "code"][1]["outputs"][0]["text"] == "ran\n"
     curriculum.stamp(run, clean)  # stamping again replaces the record, never adds a second one
     assert sum("run-record" in c["metadata"].get("tags", []) for c in json.loads(clean.read_text())["cells"]) == 1
+    rerun = _executed(clean, tmp_path / "runs" / "again.ipynb", profile="cpu")  # run from the stamped page
+    curriculum.stamp(rerun, clean)  # its copy of the old record is not a cell of the notebook
+    assert sum("run-record" in c["metadata"].get("tags", []) for c in json.loads(clean.read_text())["cells"]) == 1
     nb["cells"][3]["source"] = "x = 3"  # edit the code after the run
     clean.write_text(json.dumps(nb))
     assert "code changed" in curriculum.output_problem(clean)

@@ -107,11 +107,12 @@ def run_record_markdown(meta: dict[str, Any], results: dict[str, Any]) -> str:
     counts = {name: sum(verdict(c["holds"], c.get("enforced", True)) == name for c in results["claims"])
               for name in ("holds", "did not hold", "not replicated")}
     tally = ", ".join(f"{n} {'held' if name == 'holds' else name}" for name, n in counts.items() if n)
+    note = results.get("environment", {}).get("run_note")
     return (f"> **Outputs on this page** come from a real run of exactly this code: profile `{meta['profile']}` "
             f"on {meta['hardware']}, {meta['date']}, {meta['wall_s']:.0f} s "
-            f"for the whole notebook. Claims: {tally or 'none'}. Code hash `{meta['source_hash'][:12]}`; "
-            f"results in `results/{meta['profile']}/{results['notebook']}.json`, all runs in "
-            "[`results/README.md`](../results/README.md).")
+            f"for the whole notebook{f' ({note})' if note else ''}. Claims: {tally or 'none'}. Code hash "
+            f"`{meta['source_hash'][:12]}`; results in `results/{meta['profile']}/{results['notebook']}.json`, "
+            "all runs in [`results/README.md`](../results/README.md).")
 
 
 def _run_profile(run_nb: dict[str, Any]) -> str:
@@ -142,7 +143,9 @@ def stamp(executed: Path, target: Path) -> None:
     if results.get("source_hash") != digest:
         raise SystemExit(f"{display_path(results_path)} is missing or from other code; run the notebook with "
                          "`python -m helpers.curriculum run` so its results record the code they came from")
-    run_cells = [c for c in run_nb["cells"] if INJECTED_TAG not in c.get("metadata", {}).get("tags", [])]
+    # The executed copy may carry the injected parameters and the record of the stamp it was run from.
+    run_cells = [c for c in run_nb["cells"]
+                 if not {INJECTED_TAG, RUN_RECORD_TAG} & set(c.get("metadata", {}).get("tags", []))]
     record = _run_record_index(src_nb)
     if record is not None:
         del src_nb["cells"][record]

@@ -229,7 +229,8 @@ def _convert_gguf(out: Path) -> str:
     _align_generation_config(model, tokenizer)
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    print(f"[models] converted the embedded GGUF in {time.perf_counter() - started:.0f} s -> {out}")
+    # The cache path is left out: notebook outputs are committed and must not name this machine's layout.
+    print(f"[models] converted the embedded GGUF in {time.perf_counter() - started:.0f} s into the model cache")
     return f"gguf:{GGUF_PACKAGE}/{GGUF_FILE}"
 
 
