@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers.evals.sandbox import CallCases, network_isolation, run_many, run_tests
+from helpers.sandbox import CallCases, network_isolation, run_many, run_tests
 
 TESTS = CallCases("square", (((123457,), 15241630849), ((-3,), 9), ((0,), 0)))
 MARK = f"tuning-lab-attack-{uuid.uuid4().hex[:12]}"  # every file an attack tries to create has this in its name

@@ -117,7 +117,7 @@ def test_evidence_table_counts_verdicts_and_tells_current_from_earlier_code(tmp_
     run = _executed(src, tmp_path / "cpu" / "07_x.ipynb", profile="cpu")
     _results_for(run, "cpu", results_tmp, a=True, b=False, paper=False)
     text = curriculum.evidence_markdown()
-    assert "| 07_x | cpu | 1 | 1 | 1 |" in text and text.rstrip().endswith("expected 1)")
+    assert "| 07_x | cpu | 1 | 1 | 0 | 1 |" in text and text.rstrip().endswith("expected 1)")
     assert "| current |" in text
     nb = json.loads(src.read_text())
     nb["cells"][2]["source"] = "x = 2"
@@ -135,13 +135,13 @@ def test_summary_lists_claims_metrics_and_failures(results_tmp, tmp_path):
     outcomes = {"05_example": curriculum.RunOutcome("05_example", True, 3.2),
                 "06_broken": curriculum.RunOutcome("06_broken", False, 1.0, "ValueError: boom")}
     text = curriculum.write_summary("smoke", outcomes, tmp_path).read_text()
-    assert "| 05_example | ok | 1/2 | 3.2 |" in text
+    assert "| 05_example | ok | 1/2 | 0 | 3.2 |" in text
     assert "**did not hold**: `small`" in text and "| throughput | 123.5 |" in text
     assert "| answer | 'line one\\nline \\| two' |" in text  # one table row, whatever the text holds
     assert "| 06_broken | FAILED | no results |" in text and "ValueError: boom" in text
     again = curriculum.write_summary("smoke", {}, tmp_path).read_text()  # a later run of other notebooks
     total = json.loads((results_dir("smoke") / "05_example.json").read_text())["timings"]["notebook_total_s"]
-    assert f"| 05_example | earlier | 1/2 | {total:.1f} |" in again
+    assert f"| 05_example | earlier | 1/2 | 0 | {total:.1f} |" in again
 
 
 def test_unknown_notebook_selector_lists_what_exists():

@@ -17,7 +17,6 @@ from helpers.data import (
     detect_format,
     from_dataset,
     normalize_text,
-    preference_to_kto,
     prompt_completion_to_chat,
     read_jsonl,
     scrub_pii,
@@ -430,15 +429,6 @@ def test_chat_and_prompt_completion_convert_both_ways():
         chat_to_prompt_completion(chat(("u", "q")))
 
 
-def test_preference_to_kto_makes_two_labelled_rows_per_pair():
-    rows = preference_to_kto([{"prompt": "q", "chosen": "good", "rejected": "bad", "id": 4}])
-    assert rows == [
-        {"prompt": "q", "id": 4, "completion": "good", "label": True},
-        {"prompt": "q", "id": 4, "completion": "bad", "label": False},
-    ]
-    validate_rows(rows, "kto")
-
-
 def test_chat_to_text_plain_and_with_a_template():
     row = chat(("u", "hi"), ("a", "hello"))
     assert chat_to_text(row) == "user: hi\nassistant: hello"
@@ -457,3 +447,9 @@ def test_removal_report_counts():
     )
     assert report.counts == {"tie": 2, "dup": 1}
     assert report.summary() == "kept 1, removed 3 (dup: 1, tie: 2)"
+
+
+def test_a_byte_order_mark_at_the_start_of_a_utf8_file_is_accepted(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"text": "one"}\n{"text": "two"}\n')
+    assert [row["text"] for row in read_jsonl(path)] == ["one", "two"]

@@ -1,4 +1,4 @@
-"""helpers.evals' one generation loop, seen through generate_until_stop: stop detection, padding, batching.
+"""helpers.lm's one generation loop, seen through generate_until_stop: stop detection, padding, batching.
 
 :func:`generate_until_stop` and :func:`generate` share the loop, so what they generate from the same
 raw prompt must agree token for token; only how each cuts and decodes the ids differs.
@@ -7,7 +7,7 @@ raw prompt must agree token for token; only how each cuts and decodes the ids di
 import pytest
 import torch
 
-from helpers.evals import Completion, generate, generate_until_stop, stop_rate
+from helpers.lm import Completion, generate, generate_until_stop, stop_rate
 from helpers.models import load_tokenizer
 from helpers.pretrain import build_llama
 

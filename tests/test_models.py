@@ -169,3 +169,21 @@ def test_default_model_converts_from_the_embedded_gguf_and_answers():
     with torch.inference_mode():
         out = model.generate(**inputs, max_new_tokens=12, do_sample=False)
     assert "Paris" in tokenizer.decode(out[0, inputs["input_ids"].shape[1]:])
+
+
+def test_reference_is_frozen_and_the_lora_count_by_hand_matches_peft():
+    from peft import LoraConfig, get_peft_model
+
+    from helpers.models import count_parameters, load_model, load_reference, lora_parameter_count
+
+    reference, _ = load_reference("tiny")
+    assert not reference.training and not any(p.requires_grad for p in reference.parameters())
+    model, _ = load_model("tiny")
+    by_hand = lora_parameter_count(model, 4)
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules="all-linear", task_type="CAUSAL_LM"))
+    assert by_hand == count_parameters(peft_model, trainable_only=True)
+
+
+def test_an_empty_model_name_says_what_to_give():
+    with pytest.raises(models.UnknownModelError, match="no model name given"):
+        models.load_model("")

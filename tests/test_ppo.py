@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from helpers.evals import render_prompts
+from helpers.lm import render_prompts, token_logprobs
 from helpers.ppo import (
     PolicyWithValue,
     PPOSettings,
@@ -17,7 +17,6 @@ from helpers.ppo import (
     ppo_losses,
     ppo_step,
     sample,
-    token_logprobs,
     whiten,
 )
 
@@ -140,3 +139,31 @@ def test_one_ppo_step_moves_the_policy_toward_the_reward(mixed):
     assert stats["kl"] == pytest.approx(0.0, abs=1e-4)  # the rollout came from a copy of the reference
     assert any(not torch.equal(b, p) for b, p in zip(before, policy.model.parameters(), strict=True))
     assert all(torch.equal(a, b) for a, b in zip(reference.parameters(), model.parameters(), strict=True))
+
+
+def test_train_repeats_the_step_on_seeded_batches_and_measures_on_schedule(mixed):
+    from helpers.ppo import train
+
+    model, tokenizer = mixed
+    reference = copy.deepcopy(model).requires_grad_(False)
+    prompts = ["Hi", "Hello", "Why?", "Count", "Name one"]
+    measured = []
+
+    def measure(policy_model, step):
+        measured.append(step)
+        return {"step": step}
+
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        policy = PolicyWithValue(copy.deepcopy(model).requires_grad_(True))
+        runs.append(train(policy, reference, tokenizer, prompts, lambda p, t: [1.0] * len(t),
+                          PPOSettings(max_new_tokens=3), steps=3, batch_size=2, learning_rate=1e-4, measure=measure,
+                          eval_every=2))
+    log, curve = runs[0]
+    assert [entry["step"] for entry in log] == [1, 2, 3] and all(len(entry["prompts"]) == 2 for entry in log)
+    assert [point["step"] for point in curve] == [0, 2, 3] and measured == [0, 2, 3, 0, 2, 3]
+    assert [entry["prompts"] for entry in log] == [entry["prompts"] for entry in runs[1][0]]  # same batches
+    with pytest.raises(ValueError, match="batch_size"):
+        train(policy, reference, tokenizer, prompts, lambda p, t: [0.0] * len(t), PPOSettings(), steps=1,
+              batch_size=9, learning_rate=1e-4)

@@ -1,11 +1,9 @@
-"""Knowledge probes: the right / wrong / abstained tally, the abstention detector and answer log-probabilities."""
+"""Knowledge probes: the right / wrong / abstained tally, the abstention detector and the AUROC of a confidence."""
 
-import math
 
 import pytest
-import torch
 
-from helpers.evals import IDK_ANSWER, Tally, answer_logprobs, grade, is_abstention, render_prompts, separation, tally
+from helpers.evals import IDK_ANSWER, Tally, grade, is_abstention, separation, tally
 from helpers.models import load_model
 
 
@@ -48,33 +46,6 @@ def test_tally_counts_and_shares():
         tally(["a"], [])
     with pytest.raises(ValueError, match="unknown bin"):
         counted.share("maybe")
-
-
-def test_answer_logprobs_match_a_direct_forward_pass(tiny):
-    model, tokenizer = tiny
-    prompts, answers = ["Where was Ana born?", "Hi"], ["Kraemor", "Hello there"]
-    scores = answer_logprobs(model, tokenizer, prompts, answers, reduce="sum", batch_size=1)
-    batched = answer_logprobs(model, tokenizer, prompts, answers, reduce="sum", batch_size=2)  # right padding
-    assert scores == pytest.approx(batched, abs=1e-4)
-    text = render_prompts(tokenizer, prompts[:1])[0]
-    p = tokenizer(text, add_special_tokens=False)["input_ids"]
-    a = tokenizer(answers[0], add_special_tokens=False)["input_ids"]
-    with torch.no_grad():
-        logp = torch.log_softmax(model(torch.tensor([p + a])).logits[0].float(), dim=-1)
-    direct = sum(float(logp[len(p) - 1 + i, token]) for i, token in enumerate(a))
-    assert scores[0] == pytest.approx(direct, abs=1e-4)
-    mean = answer_logprobs(model, tokenizer, prompts[:1], answers[:1])[0]
-    assert mean == pytest.approx(direct / len(a), abs=1e-5) and mean < 0 and math.isfinite(mean)
-
-
-def test_answer_logprobs_reject_bad_input(tiny):
-    model, tokenizer = tiny
-    with pytest.raises(ValueError, match="no tokens"):
-        answer_logprobs(model, tokenizer, ["q"], [""])
-    with pytest.raises(ValueError, match="prompts but"):
-        answer_logprobs(model, tokenizer, ["q", "r"], ["a"])
-    with pytest.raises(ValueError, match="reduce"):
-        answer_logprobs(model, tokenizer, ["q"], ["a"], reduce="max")
 
 
 def test_separation_is_the_auroc():

@@ -25,7 +25,8 @@ def test_saved_results_follow_the_contract(results_tmp):
     data = load_results(path)
     assert data["metrics"] == {"accuracy": 0.5, "curve": [1.0, 2.0]}
     assert data["claims"][0] == {"id": "goes_up", "statement": "accuracy beats chance", "observed": 0.5,
-                                 "expected": "> 0.25", "holds": True, "enforced": True}
+                                 "expected": "> 0.25", "holds": True, "enforced": True, "verdict": "holds",
+                                 "test": "exact", "interval": None}
     assert data["timings"]["step"] >= 0 and "notebook_total_s" in data["timings"]
     assert data["peak_memory"]["rss_gib"] > 0
     assert data["environment"]["profile"]["name"] == "smoke" and data["model_id"] == "tiny"
@@ -88,10 +89,33 @@ def test_claims_table_lists_every_claim_with_its_verdict():
     report.claim("a", "held", observed=1, expected="1", holds=True)
     report.claim("b", "failed", observed={"x": 0}, expected="1", holds=False)
     report.claim("c", "a paper's effect", observed=0, expected="1", holds=False, enforced=False)
-    table = report.claims_table()
-    assert list(table.index) == ["a", "b", "c"]
-    assert list(table["verdict"]) == ["holds", "did not hold", "not replicated"]
-    assert table.loc["b", "observed"] == '{"x": 0}'
+    report.claim("d", "a long statement " * 10, observed=0.123456789, expected="1", holds=True)
+    table = report.claims_table().data
+    assert list(table.index) == ["a", "b", "c", "d"]
+    assert list(table["verdict"]) == ["holds", "did not hold", "not replicated", "holds"]
+    assert table.loc["b", "observed"] == {"x": 0}
+    assert table.loc["d", "observed"] == 0.1235 and table.loc["d", "statement"] == "a long statement " * 10
+
+
+def test_a_tested_claim_holds_fails_or_cannot_tell_by_its_interval(results_tmp, capsys):
+    from helpers import stats
+
+    report = _report("cpu")
+    up = [0.6, 0.7, 0.65, 0.8, 0.75, 0.7, 0.72, 0.68]
+    down = [0.1, 0.2, 0.15, 0.1, 0.12, 0.2, 0.18, 0.11]
+    noisy = [0.9, 0.1, 0.8, 0.2, 0.7, 0.3, 0.6, 0.4]
+    assert report.test("better", "a beats b", stats.paired_difference(up, down)) == "holds"
+    assert report.test("worse", "b beats a", stats.paired_difference(down, up)) == "did not hold"
+    assert report.test("tie", "a beats noise", stats.paired_difference(noisy, noisy[::-1])) == "inconclusive"
+    assert report.test("paper", "b beats a, as a paper found", stats.paired_difference(down, up),
+                       enforced=False) == "not replicated"
+    printed = capsys.readouterr().out
+    assert "[INCONCLUSIVE] tie" in printed and "paired bootstrap" in printed and "n = 8" in printed
+    with pytest.raises(AssertionError, match=r"\['worse'\]"):  # inconclusive never raises; only 'worse' does
+        report.enforce()
+    saved = load_results(report.save())
+    assert [c["verdict"] for c in saved["claims"]] == ["holds", "did not hold", "inconclusive", "not replicated"]
+    assert saved["claims"][0]["interval"]["n"] == 8 and not saved["claims"][2]["holds"]
 
 
 def test_saving_prints_a_repository_relative_path(results_tmp, capsys):

@@ -92,3 +92,8 @@ def test_constants_imported_from_helpers_are_not_knobs():
 def test_hardware_label_names_the_gpu_or_the_cpu_and_its_cores():
     assert runtime.hardware_label({"gpu": {"name": "NVIDIA H100", "memory_gib": 79.2}}) == "NVIDIA H100 (79.2 GiB)"
     assert runtime.hardware_label({"cpu_model": "Xeon", "cpu_count": 2}) == "Xeon, 2 cores"
+
+
+def test_a_profile_that_is_not_a_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="named by a string"):
+        runtime.get_profile(None)

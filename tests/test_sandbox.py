@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers.evals import sandbox
-from helpers.evals.sandbox import STATUSES, CallCases, network_isolation, plain_equal, run_many, run_tests
+from helpers import sandbox
+from helpers.sandbox import STATUSES, CallCases, network_isolation, plain_equal, run_many, run_tests
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process groups from /proc")
 
@@ -276,3 +276,15 @@ def test_seccomp_filter_is_loaded_and_threads_still_work():
     result = run_tests(code, "pass")
     assert "['2']" in result.stdout and sorted(result.stdout.split()[:4]) == ["0", "1", "2", "3"]
     assert result.status == "error" and "Operation not permitted" in result.stderr  # mknod: refused by the kernel
+
+
+def test_a_value_the_sandbox_cannot_report_is_not_called_an_exception():
+    tests = CallCases("f", (((), 1.0),))
+    result = run_tests("def f():\n    return float('nan')\n", tests)
+    assert result.status == "failed" and "not plain JSON" in result.stderr and "raised" not in result.stderr
+
+
+def test_results_past_the_file_cap_are_named_as_such():
+    tests = CallCases("f", (((), "x"),))
+    result = run_tests("def f():\n    return 'x' * (20 * 2**20)\n", tests, timeout_s=20, memory_mb=1024)
+    assert result.status == "error" and "MB cap" in result.stderr

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from helpers.data import read_jsonl
-from helpers.evals.sandbox import run_many
+from helpers.sandbox import run_many
 from helpers.synth import instructions
 
 ROOT = Path(__file__).resolve().parents[1]

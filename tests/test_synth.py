@@ -9,7 +9,7 @@ from itertools import combinations
 import pytest
 
 from helpers.data import validate_rows
-from helpers.evals.sandbox import CallCases, plain_equal, run_many
+from helpers.sandbox import CallCases, plain_equal, run_many
 from helpers.synth import arith, instructions, preferences, pycode, truefalse, world
 
 # ------------------------------------------------------------------------------------------ world

@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from helpers import data, train
+from helpers import train
 from helpers.evals import score_with_reward_model
-from helpers.models import load_model, load_reward_model
+from helpers.models import load_model
 from helpers.runtime import get_profile
 
 
@@ -94,21 +94,20 @@ def test_config_follows_profile_hardware_and_mode(tmp_path):
     assert wrapped.learning_rate == 3e-2
 
 
-def test_reward_config_trains_a_reward_model_that_ranks_its_pairs(tmp_path):
-    from trl import RewardTrainer
-
+def test_reward_model_recipe_trains_a_model_that_ranks_its_pairs(tmp_path):
     torch.manual_seed(0)
-    rm, tokenizer = load_reward_model("tiny")
-    args = train.reward_config(get_profile("smoke"), tmp_path, num_train_epochs=8, learning_rate=1e-3,
-                               per_device_train_batch_size=4, max_length=64)
+    args = train.reward_config(get_profile("smoke"), tmp_path, num_train_epochs=8, learning_rate=1e-3)
     assert args.max_steps == -1 and args.num_train_epochs == 8 and args.save_strategy == "no"
     prompts = ["Say something.", "Answer me.", "Reply please.", "Go on."]
     pairs = [{"prompt": [{"role": "user", "content": p}], "chosen": [{"role": "assistant", "content": "yes yes"}],
-              "rejected": [{"role": "assistant", "content": "no no"}]} for p in prompts]
-    RewardTrainer(model=rm, args=args, train_dataset=data.to_dataset(pairs), processing_class=tokenizer).train()
+              "rejected": [{"role": "assistant", "content": "no no"}], "score_chosen": 1.0} for p in prompts]
+    rm, result = train.train_reward_model(pairs, get_profile("smoke"), tmp_path, model_id="tiny", num_train_epochs=8,
+                                          learning_rate=1e-3, per_device_train_batch_size=4, max_length=64)
+    _, tokenizer = load_model("tiny")
     chosen = score_with_reward_model(rm, tokenizer, prompts, ["yes yes"] * 4)
     rejected = score_with_reward_model(rm, tokenizer, prompts, ["no no"] * 4)
     assert all(c > r for c, r in zip(chosen, rejected, strict=True))
+    assert result.steps == 8 and not rm.training and not any(p.requires_grad for p in rm.parameters())
 
 
 def test_unknown_modes_are_rejected(tmp_path):
@@ -200,3 +199,16 @@ def test_cost_table_has_one_row_per_run_in_order():
     assert list(table.index) == ["b", "a"]
     assert table.loc["b", "wall (s)"] == 2.0 and table.loc["b", "tokens/s"] == 2451
     assert table.loc["a", "peak GPU (GiB)"] == 1.23 and table.isna().loc["b", "peak GPU (GiB)"]
+
+
+def test_train_arm_measures_its_run_and_row_frees_the_model(tmp_path):
+    model, tokenizer = load_model("tiny")
+    rows = [{"prompt": [{"role": "user", "content": f"Say {i}."}],
+             "completion": [{"role": "assistant", "content": f"{i}"}]} for i in range(6)]
+    args = train.sft_config(get_profile("smoke"), tmp_path, loss="completion", max_steps=2,
+                            per_device_train_batch_size=2)
+    arm = train.train_arm("tiny_arm", model, tokenizer, rows, args)
+    assert arm.result.steps == 2 and arm.result.tokens > 0 and arm.peak_gib >= 0
+    row = arm.row(lambda m: {"layers": m.config.num_hidden_layers})
+    assert row["arm"] == "tiny_arm" and row["layers"] == 2 and set(arm.cost()) <= set(row)
+    assert arm.model is None

@@ -108,7 +108,8 @@ def read_jsonl(path: str | os.PathLike, fmt: str | None = None, *, allow_empty: 
     with target.open("rb") as handle:  # bytes, so that a bad byte is reported with its line
         for lineno, raw in enumerate(handle, start=1):
             try:
-                text = raw.decode("utf-8")
+                # A byte order mark (what some editors write at the start of a UTF-8 file) is not part of the row.
+                text = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
             except UnicodeDecodeError as exc:
                 errors.append((lineno, f"not UTF-8: byte 0x{raw[exc.start]:02x} at byte {exc.start + 1} of the line "
                                        "(save the file as UTF-8)"))
@@ -722,16 +723,6 @@ def prompt_completion_to_chat(row: dict) -> dict:
     else:
         messages = list(row["prompt"]) + list(row["completion"])
     return {**extra, "messages": messages}
-
-
-def preference_to_kto(rows: Sequence[dict]) -> list[dict]:
-    """Each pair becomes two unpaired rows: chosen -> ``label=True``, rejected -> ``label=False``."""
-    out = []
-    for row in rows:
-        extra = {k: v for k, v in row.items() if k not in ("chosen", "rejected")}
-        out.append({**extra, "completion": row["chosen"], "label": True})
-        out.append({**extra, "completion": row["rejected"], "label": False})
-    return out
 
 
 def chat_to_text(row: dict, tokenizer=None) -> str:

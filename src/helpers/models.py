@@ -338,6 +338,9 @@ def resolve_model(name: str = DEFAULT_MODEL) -> tuple[Path, str]:
     :class:`ModelUnavailableError` for a hub id (with or without an organisation: ``gpt2`` is one)
     that is neither cached nor downloadable; both messages say what loads offline.
     """
+    if not isinstance(name, str) or not name.strip():
+        raise UnknownModelError(f"no model name given (got {name!r}). Valid aliases: {', '.join(sorted(ALIASES))}; "
+                                f"or a hub id or a local directory. {offline_choices()}")
     key = name.strip()
     if key.lower() == DEFAULT_MODEL:
         return _default_model_dir()
@@ -415,6 +418,17 @@ def load_model(name: str = DEFAULT_MODEL, *, dtype: torch.dtype | None = torch.f
     return model.eval(), tokenizer
 
 
+def load_reference(name: str = DEFAULT_MODEL, *, device: torch.device | str | None = None) -> tuple[Any, Any]:
+    """``(model, tokenizer)`` frozen: the starting point every arm is compared with (KL, drift, PPO's penalty).
+
+    Eval mode and no gradients, so nothing can train it by accident and no optimizer state is ever made
+    for it.
+    """
+    model, tokenizer = load_model(name, device=device)
+    model.requires_grad_(False)
+    return model, tokenizer
+
+
 def load_reward_model(name: str = DEFAULT_MODEL, *, dtype: torch.dtype | None = torch.float32,
                       device: torch.device | str | None = None) -> tuple[Any, Any]:
     """``(reward_model, tokenizer)``: the causal LM's trunk with a fresh scalar head (``num_labels=1``).
@@ -457,3 +471,10 @@ def count_parameters(model: torch.nn.Module, trainable_only: bool = False) -> in
         seen.add(id(param))
         total += param.numel()
     return total
+
+
+def lora_parameter_count(model: torch.nn.Module, rank: int) -> int:
+    """LoRA's trainable parameters by hand: ``r * (d_in + d_out)`` summed over the decoder's linear layers
+    (the output head is not adapted). Count it before PEFT adds its own small linear layers."""
+    return sum(rank * (m.in_features + m.out_features) for name, m in model.named_modules()
+               if isinstance(m, torch.nn.Linear) and "lm_head" not in name)

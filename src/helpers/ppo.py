@@ -6,7 +6,7 @@ small pieces, each a function a notebook can call and a test can check:
 1. :func:`sample` draws one response per prompt from the current policy (plain sampling at temperature 1,
    no top-k/top-p, so the tokens come from the distribution whose log-probabilities PPO uses).
 2. The reward function (a learned reward model or a programmatic grader) gives one score per response.
-3. :func:`token_logprobs` evaluates the rollout without gradients: the policy's log-probabilities and values,
+3. :func:`helpers.lm.token_logprobs` evaluates the rollout without gradients: the policy's log-probabilities and values,
    and the frozen reference model's log-probabilities.
 4. :func:`per_token_rewards`: a KL penalty ``-beta * (log pi - log pi_ref)`` on every response token, the
    score added on the last one.
@@ -14,7 +14,8 @@ small pieces, each a function a notebook can call and a test can check:
    and value targets.
 6. :func:`ppo_losses`: the clipped policy loss and the clipped value loss, for a few epochs of minibatches.
 
-:func:`ppo_step` strings the six together. Tensors are ``(batch, positions)`` where position ``t`` predicts
+:func:`ppo_step` strings the six together, and :func:`train` repeats it over batches of prompts.
+Tensors are ``(batch, positions)`` where position ``t`` predicts
 token ``t + 1`` of the padded sequence; ``mask`` is 1 exactly on the positions that predict a response
 token (up to and including the first EOS), so prompt and padding never carry reward, loss or KL. Prompts
 are left-padded, so every answer starts at one column (``Rollout.start``) and the step computes
@@ -23,6 +24,7 @@ log-probabilities, values, rewards and advantages from that column on.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +34,7 @@ from torch import nn
 from transformers import GenerationConfig
 
 from helpers.batching import pad_rows
-from helpers.evals.generate import Prompt, first_stop, model_eos_ids, render_prompts
+from helpers.lm import Prompt, device_of, first_stop, model_eos_ids, render_prompts, token_logprobs
 
 
 @dataclass(frozen=True)
@@ -70,31 +72,13 @@ class PolicyWithValue(nn.Module):
         self.value_head = nn.Linear(model.config.hidden_size, 1)
         nn.init.zeros_(self.value_head.weight)  # start by predicting 0 for every state: no made-up values
         nn.init.zeros_(self.value_head.bias)
-        self.value_head.to(next(model.parameters()).device)
+        self.value_head.to(device_of(model))
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(logprobs, values)``, both ``(batch, length - 1 - start)``: see :func:`token_logprobs`."""
-        return token_logprobs(self.model, input_ids, attention_mask, value_head=self.value_head, start=start)
-
-
-def token_logprobs(model: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                   value_head: nn.Module | None = None, start: int = 0) -> Any:
-    """Log-probability of each next token from position ``start`` on, ``(batch, length - 1 - start)``;
-    with ``value_head`` also the values.
-
-    Position ids are counted over real tokens only, as ``generate`` does with left padding, so the
-    log-probabilities match the ones the tokens were sampled from. ``start`` skips the prompt: the
-    vocabulary projection is a fifth of a small model's compute, and prompt positions carry no loss.
-    """
-    positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
-    hidden = model.get_decoder()(input_ids=input_ids, attention_mask=attention_mask,
-                                 position_ids=positions).last_hidden_state[:, start:-1]
-    logits = model.get_output_embeddings()(hidden).float()
-    logprobs = torch.log_softmax(logits, dim=-1).gather(-1, input_ids[:, start + 1:, None]).squeeze(-1)
-    if value_head is None:
-        return logprobs
-    return logprobs, value_head(hidden).squeeze(-1).float()
+        """``(logprobs, values)``, both ``(batch, length - 1 - start)``: see :func:`helpers.lm.token_logprobs`."""
+        logprobs, hidden = token_logprobs(self.model, input_ids, attention_mask, start=start, hidden=True)
+        return logprobs, self.value_head(hidden).squeeze(-1).float()
 
 
 @dataclass
@@ -115,7 +99,7 @@ def sample(model: nn.Module, tokenizer: Any, prompts: Sequence[Prompt], *, max_n
     encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
     eos_ids = model_eos_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
-    device = next(model.parameters()).device
+    device = device_of(model)
     prompt_ids, prompt_mask = pad_rows(encoded, pad_id, side="left", device=device)
     config = GenerationConfig(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
                               pad_token_id=pad_id, eos_token_id=eos_ids)
@@ -240,3 +224,30 @@ def ppo_step(policy: PolicyWithValue, ref: nn.Module, tokenizer: Any, optimizer:
         **{k: sum(log[k] for log in logs) / len(logs) for k in logs[0]},
         "texts": rollout.texts,
     }
+
+
+Measure = Callable[[nn.Module, int], dict[str, Any]]
+
+
+def train(policy: PolicyWithValue, ref: nn.Module, tokenizer: Any, prompts: Sequence[Prompt], reward_fn: RewardFn,
+          settings: PPOSettings, *, steps: int, batch_size: int, learning_rate: float, seed: int = 0,
+          measure: Measure | None = None, eval_every: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """PPO for ``steps`` iterations, each on ``batch_size`` prompts drawn (seeded) from ``prompts``.
+
+    Returns ``(steps_log, curve)``: per step the numbers :func:`ppo_step` returns plus the step, its
+    prompts and answers; and ``measure(model, step)`` at the start, every ``eval_every`` steps and at the
+    end (an empty curve without ``measure``). The same seed gives every arm the same prompt batches.
+    """
+    if steps < 1 or not 1 <= batch_size <= len(prompts):
+        raise ValueError(f"need steps >= 1 and 1 <= batch_size <= {len(prompts)} prompts; got {steps}, {batch_size}")
+    optimizer = torch.optim.AdamW(policy.parameters(), lr=learning_rate, weight_decay=0.0)
+    batches = random.Random(seed)
+    log: list[dict[str, Any]] = []
+    curve = [measure(policy.model, 0)] if measure else []
+    for step in range(1, steps + 1):
+        batch = batches.sample(list(prompts), batch_size)
+        log.append({"step": step, "prompts": batch, **ppo_step(policy, ref, tokenizer, optimizer, batch, reward_fn,
+                                                              settings)})
+        if measure and ((eval_every and step % eval_every == 0) or step == steps):
+            curve.append(measure(policy.model, step))
+    return log, curve

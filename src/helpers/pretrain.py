@@ -5,7 +5,7 @@ stream and cut into rows of exactly the context length, with no chat markup at a
 does that cut in plain sight (and says how many tokens the last, partial row threw away).
 
 A base model that never saw the end-of-turn token cannot emit it, so it cannot stop
-(:func:`helpers.evals.generate_until_stop` and :func:`helpers.evals.stop_rate` measure that).
+(:func:`helpers.lm.generate_until_stop` and :func:`helpers.lm.stop_rate` measure that).
 :func:`token_losses` gives the loss of every token of a text, to show which tokens a model finds
 surprising (the special tokens, for a base model), and :func:`mask_markup` prints which tokens an
 SFT example trains on. :func:`save_to_cache` stores the pretrained base for later notebooks.

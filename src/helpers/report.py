@@ -2,8 +2,14 @@
 
 Each notebook ends by saving ``results/<profile>/<notebook>.json``::
 
-    {notebook, profile, model_id, params, metrics{}, claims[{id, statement, observed, expected, holds}],
-     timings{}, peak_memory{}, environment{}}
+    {notebook, profile, model_id, params, metrics{}, claims[{id, statement, observed, expected, holds,
+     enforced, verdict, test, interval}], timings{}, peak_memory{}, environment{}}
+
+A claim is either *exact* (``Report.claim``: a hand count equals PEFT's, a mask decodes to the answer) or
+*tested* (``Report.test``: an :class:`~helpers.stats.Interval` against a bar). Its verdict is one of
+**holds**, **did not hold**, **inconclusive** (the bar lies inside the interval: this n cannot tell), and,
+for a replication of a published result (``enforced=False``) that did not hold, **not replicated**. Only
+*did not hold* of an enforced claim makes :meth:`Report.enforce` raise.
 
 ``make run`` gathers these files into ``runs/<profile>/SUMMARY.md`` and records in each the hash of
 the code that produced it. ``results/cpu/`` and ``results/gpu/`` are committed: they are the evidence
@@ -26,6 +32,7 @@ import torch
 
 from helpers.memory import cuda_peak_so_far, rss_peak_gib
 from helpers.runtime import Profile, environment_report
+from helpers.stats import Direction, Interval, decide
 
 REQUIRED_KEYS = ("notebook", "profile", "model_id", "params", "metrics", "claims", "timings",
                  "peak_memory", "environment")
@@ -73,7 +80,7 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass
 class Claim:
-    """One checked statement: what we expected, what we saw, and whether it held."""
+    """One checked statement: what we expected, what we saw, the test that decided it and its verdict."""
 
     id: str
     statement: str
@@ -81,6 +88,24 @@ class Claim:
     expected: str
     holds: bool
     enforced: bool = True
+    verdict: str = ""
+    test: str = "exact"
+    interval: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.verdict = self.verdict or ("holds" if self.holds else "did not hold")
+        if self.verdict == "did not hold" and not self.enforced:
+            self.verdict = "not replicated"
+        self.holds = self.verdict == "holds"
+
+    def line(self) -> str:
+        """What a notebook prints under the measurement: verdict, statement, observation and its noise."""
+        seen = f"observed {_rounded(self.observed)}"
+        if self.interval:
+            low, high = self.interval["interval"]
+            seen += (f" (interval [{low}, {high}], {self.test}, n = {self.interval['n']}; smallest detectable "
+                     f"effect about {self.interval['detectable']})")
+        return f"[{self.verdict.upper()}] {self.id}: {self.statement}\n         {seen}; expected {self.expected}"
 
 
 @dataclass
@@ -114,10 +139,25 @@ class Report:
         ``enforced=False`` marks a replication check: a published number we compare against and
         report honestly, but whose failure at this scale is a finding, not a bug.
         """
-        entry = Claim(claim_id, statement, _jsonable(observed), expected, bool(holds), enforced)
-        self.claims = [c for c in self.claims if c.id != claim_id] + [entry]
-        mark = verdict(entry.holds, enforced).upper()
-        print(f"[{mark}] {claim_id}: {statement}\n         observed {entry.observed}; expected {expected}")
+        self._add(Claim(claim_id, statement, _jsonable(observed), expected, bool(holds), enforced))
+
+    def test(self, claim_id: str, statement: str, interval: Interval, *, bar: float = 0.0,
+             direction: Direction = "greater", enforced: bool = True) -> str:
+        """Record a claim decided by an interval (see :mod:`helpers.stats`) against ``bar``; return its verdict.
+
+        ``direction="greater"`` claims the quantity is above ``bar``: it holds when the whole interval is,
+        did not hold when the whole interval is below, and is inconclusive when ``bar`` lies inside.
+        """
+        word = decide(interval, bar, direction)
+        expected = f"{'>' if direction == 'greater' else '<'} {bar:g} beyond noise"
+        claim = Claim(claim_id, statement, _jsonable(round(interval.estimate, 6)), expected, word == "holds",
+                      enforced, word, interval.test, interval.as_dict())
+        self._add(claim)
+        return claim.verdict
+
+    def _add(self, claim: Claim) -> None:
+        self.claims = [c for c in self.claims if c.id != claim.id] + [claim]
+        print(claim.line())
 
     @contextlib.contextmanager
     def timer(self, name: str) -> Iterator[None]:
@@ -174,36 +214,57 @@ class Report:
         tmp = path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(data, indent=1, sort_keys=False) + "\n")
         os.replace(tmp, path)
-        held = sum(c.holds for c in self.claims)
-        print(f"saved {display_path(path)} ({held}/{len(self.claims)} claims held)")
+        counts = ", ".join(f"{n} {word}" for word, n in verdict_counts(asdict(c) for c in self.claims).items() if n)
+        print(f"saved {display_path(path)} ({counts or 'no claims'})")
         return path
 
     def claims_table(self) -> Any:
-        """Every claim as one table row: the closing "What we measured" section of a notebook."""
+        """Every claim as one table row, whole and rounded: the closing "What we measured" of a notebook."""
         import pandas as pd
 
-        rows = [{"claim": c.id, "verdict": verdict(c.holds, c.enforced), "observed": _short(c.observed),
-                 "expected": c.expected, "statement": c.statement} for c in self.claims]
-        return pd.DataFrame(rows, columns=["claim", "verdict", "observed", "expected", "statement"]).set_index("claim")
+        rows = [{"claim": c.id, "verdict": c.verdict, "observed": _rounded(c.observed),
+                 "interval": "" if not c.interval else str(c.interval["interval"]),
+                 "n": "" if not c.interval else c.interval["n"], "test": c.test, "expected": c.expected,
+                 "statement": c.statement} for c in self.claims]
+        table = pd.DataFrame(rows, columns=["claim", "verdict", "observed", "interval", "n", "test", "expected",
+                                            "statement"]).set_index("claim")
+        return table.style.set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
 
     def enforce(self) -> None:
-        """Raise when a claim failed and the profile asserts claims (``smoke`` only records them)."""
-        failed = [c.id for c in self.claims if not c.holds and c.enforced]
+        """Raise when an enforced claim did not hold and the profile asserts claims (``smoke`` only records
+        them). An inconclusive claim never raises: it says the run could not tell, not that it was wrong."""
+        failed = [c.id for c in self.claims if c.verdict == "did not hold" and c.enforced]
         if failed and self.profile.assert_claims:
             raise AssertionError(f"claims that did not hold in profile {self.profile.name!r}: {failed}")
 
 
-def verdict(holds: bool, enforced: bool = True) -> str:
-    """How a claim ended, in the words every table and printout uses."""
-    if holds:
+VERDICT_WORDS = ("holds", "did not hold", "inconclusive", "not replicated")
+
+
+def verdict_of(claim: dict[str, Any]) -> str:
+    """A saved claim's verdict; results written before verdicts were stored are read from holds/enforced."""
+    if claim.get("verdict"):
+        return claim["verdict"]
+    if claim["holds"]:
         return "holds"
-    return "did not hold" if enforced else "not replicated"
+    return "did not hold" if claim.get("enforced", True) else "not replicated"
 
 
-def _short(value: Any, width: int = 80) -> str:
-    """An observed value as one line of at most ``width`` characters (tables stay readable)."""
-    text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
-    return text if len(text) <= width else text[:width - 3] + "..."
+def verdict_counts(claims: Any) -> dict[str, int]:
+    """How many claims ended with each verdict, in :data:`VERDICT_WORDS` order."""
+    words = [verdict_of(c) for c in claims]
+    return {word: words.count(word) for word in VERDICT_WORDS}
+
+
+def _rounded(value: Any) -> Any:
+    """Numbers rounded to 4 significant digits, inside dicts and lists too: claim lines stay readable."""
+    if isinstance(value, float):
+        return float(f"{value:.4g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
 
 
 def validate_results(data: dict[str, Any]) -> None:
@@ -217,6 +278,8 @@ def validate_results(data: dict[str, Any]) -> None:
             raise ValueError(f"claim #{i} ({claim.get('id', '?')}) lacks {lacking}")
         if not isinstance(claim["holds"], bool):
             raise ValueError(f"claim {claim['id']!r}: holds must be a bool, got {claim['holds']!r}")
+        if claim.get("verdict", "holds") not in VERDICT_WORDS:
+            raise ValueError(f"claim {claim['id']!r}: verdict must be one of {VERDICT_WORDS}, got {claim['verdict']!r}")
     for key in ("metrics", "timings", "peak_memory", "environment", "params"):
         if not isinstance(data[key], dict):
             raise ValueError(f"{key} must be an object, got {type(data[key]).__name__}")

@@ -61,6 +61,8 @@ PRESETS: dict[str, Profile] = {
 
 def resolve_profile_name(name: str) -> str:
     """Map ``auto`` to ``gpu`` when CUDA is present, else ``cpu``; validate the others."""
+    if not isinstance(name, str):
+        raise ValueError(f"a profile is named by a string ({', '.join(PROFILE_NAMES)} or 'auto'), got {name!r}")
     name = name.strip().lower()
     if name == "auto":
         return "gpu" if torch.cuda.is_available() else "cpu"

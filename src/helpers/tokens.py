@@ -16,8 +16,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from helpers import lm
 from helpers.batching import pad_rows
-from helpers.evals.drift import model_logits
 from helpers.modes import EvalMode
 
 INIT_STRATEGIES = ("random", "hf_default", "mean", "description")
@@ -107,12 +107,12 @@ def _scored_batches(model: Any, tokenizer: Any, texts: Sequence[str],
 
     Yields (fp32 logits, input_ids, boolean attention mask), all on the model's device.
     """
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = lm.pad_token_id(tokenizer)
     with torch.inference_mode(), EvalMode(model):
         for start in range(0, len(texts), batch_size):
             rows = tokenizer(list(texts[start:start + batch_size]), add_special_tokens=False)["input_ids"]
             input_ids, attention_mask = pad_rows(rows, pad_id, side="right")
-            logits = model_logits(model, input_ids, attention_mask).float()
+            logits = lm.logits(model, input_ids, attention_mask).float()
             yield logits, input_ids.to(logits.device), attention_mask.bool().to(logits.device)
 
 

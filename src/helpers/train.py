@@ -34,7 +34,9 @@ from transformers import TrainerCallback
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 from transformers.trainer_callback import PrinterCallback
 
-from helpers.memory import reset_cuda_peak
+from helpers.data import to_dataset
+from helpers.memory import RssPeak, release_memory, reset_cuda_peak
+from helpers.models import load_reward_model
 from helpers.runtime import Profile, pick_device, precision_flags
 
 PACKING_MODES = ("none", "wrapped", "isolated")
@@ -361,6 +363,63 @@ def run_training(trainer: Any, name: str = "train", report: Any = None) -> Train
         report.metric(name, result.summary())
         report.timings[f"{name}_s"] = round(seconds, 3)
     return result
+
+
+@dataclass
+class Arm:
+    """One trained arm of an experiment: the tuned model, what its training cost, and its peak memory."""
+
+    name: str
+    model: Any
+    result: TrainResult
+    peak_gib: float
+
+    def cost(self) -> dict[str, float]:
+        """Time, tokens and memory of the training run, as table columns."""
+        return {"wall_s": round(self.result.seconds, 2), "tokens": self.result.tokens,
+                "tokens_per_s": round(self.result.tokens_per_s, 1), "peak_mem_gib": round(self.peak_gib, 3)}
+
+    def row(self, evaluate: Callable[[Any], dict[str, Any]]) -> dict[str, Any]:
+        """``evaluate(model)`` and the cost as one table row; the model is freed afterwards, so the next
+        arm's memory peak starts from a clean floor."""
+        row = {"arm": self.name, **evaluate(self.model), **self.cost()}
+        self.model = None
+        release_memory()
+        return row
+
+
+def train_arm(name: str, model: Any, tokenizer: Any, rows: list[dict], args: Any, *, peft: Any = None,
+              trainer: Callable[..., Any] = sft_trainer, eval_rows: list[dict] | None = None,
+              callbacks: Iterable[Any] = (), report: Any = None) -> Arm:
+    """Train ``model`` on ``rows`` under ``args`` (from :func:`sft_config`) and measure what it cost.
+
+    Hand over a freshly loaded model: building a trainer patches it. ``trainer`` builds the trainer
+    (:func:`sft_trainer` by default; a subclass such as a penalty trainer takes the same arguments).
+    Memory is the CUDA peak on a GPU and the rise of resident memory on a CPU, both over this call only.
+    """
+    release_memory()
+    with RssPeak() as rss:
+        built = trainer(model, tokenizer, to_dataset(rows), args, peft_config=peft,
+                        eval_dataset=to_dataset(eval_rows) if eval_rows else None, callbacks=list(callbacks))
+        result = run_training(built, name, report)
+    peak = result.peak_cuda_gib if result.peak_cuda_gib is not None else rss.delta_gib
+    return Arm(name, built.model, result, peak)
+
+
+def train_reward_model(pairs: list[dict], profile: Profile, output_dir: str | Path, *, model_id: str,
+                       device: torch.device | str | None = None, report: Any = None,
+                       **config: Any) -> tuple[Any, TrainResult]:
+    """A Bradley-Terry reward model on preference pairs (TRL's ``RewardTrainer``): the trunk of ``model_id``
+    with a fresh scalar head, trained under :func:`reward_config` with ``config``, returned frozen."""
+    from trl import RewardTrainer
+
+    rm, tokenizer = load_reward_model(model_id, device=device)
+    data = to_dataset([{k: pair[k] for k in ("prompt", "chosen", "rejected")} for pair in pairs])
+    trainer = RewardTrainer(model=rm, args=reward_config(profile, output_dir, **config), train_dataset=data,
+                            processing_class=tokenizer)
+    result = run_training(trainer, "reward_model", report)
+    rm.eval().requires_grad_(False)
+    return rm, result
 
 
 def cost_table(results: Iterable[TrainResult]) -> Any:

@@ -1,9 +1,7 @@
 """Evaluation: batched generation, programmatic graders, sandboxed code, drift, format collapse, rewards.
 
-- :mod:`~helpers.evals.generate`: :func:`generate` (one completion per prompt, batched, in order) and
-  :func:`generate_until_stop` / :func:`stop_rate` (did each completion stop before its budget ran out).
 - :mod:`~helpers.evals.graders`: exact match, numeric answers, verifiable constraints, unit-tested code.
-- :mod:`~helpers.evals.sandbox`: :func:`run_tests` runs model-written code in a limited child process,
+- :mod:`~helpers.sandbox`: :func:`run_tests` runs model-written code in a limited child process,
   against tests as data (:class:`CallCases`) that the code's process never sees the answers of.
 - :mod:`~helpers.evals.drift`: :func:`mean_token_kl` to a reference model and :func:`perplexity`;
   :class:`RealPositionLogits` lines a prompt-tuned model's logits up with its input.
@@ -12,20 +10,15 @@
 - :mod:`~helpers.evals.suite`: :func:`general_suite`, the named before/after battery of general ability
   (KL to the start, verifiable constraints, general questions) on items fixed by :func:`general_battery`.
 - :mod:`~helpers.evals.probes`: knowledge probes: :func:`tally` (right / wrong / abstained),
-  :func:`is_abstention`, :func:`answer_logprobs` (confidence) and :func:`separation` (its AUROC).
+  :func:`is_abstention` and :func:`separation` (the AUROC of a confidence such as
+  :func:`helpers.lm.answer_logprobs`).
+
+Generation and log-probabilities live one floor down, in :mod:`helpers.lm`; the names notebooks import
+from here (``generate``, ``answer_logprobs``, ...) are that module's.
 """
 
 from helpers.evals.collapse import is_label, label_share
 from helpers.evals.drift import RealPositionLogits, mean_token_kl, perplexity, virtual_token_count
-from helpers.evals.generate import (
-    Completion,
-    GenerationStats,
-    generate,
-    generate_until_stop,
-    generate_with_stats,
-    render_prompts,
-    stop_rate,
-)
 from helpers.evals.graders import (
     check_constraint,
     check_constraints,
@@ -40,15 +33,25 @@ from helpers.evals.graders import (
 from helpers.evals.probes import (
     IDK_ANSWER,
     Tally,
-    answer_logprobs,
     grade,
     is_abstention,
     separation,
     tally,
 )
 from helpers.evals.reward import pairwise_win_rate, score_with_reward_model, win_rate
-from helpers.evals.sandbox import CallCases, SandboxResult, network_isolation, plain_equal, run_many, run_tests
-from helpers.evals.suite import GeneralBattery, answer_in_response, general_battery, general_suite
+from helpers.evals.suite import GeneralBattery, general_battery, general_suite
+from helpers.lm import (
+    Completion,
+    GenerationStats,
+    answer_logprobs,
+    generate,
+    generate_until_stop,
+    generate_with_stats,
+    render_prompts,
+    stop_rate,
+)
+from helpers.sandbox import CallCases, SandboxResult, network_isolation, plain_equal, run_many, run_tests
+from helpers.synth.task import answer_in_response
 
 __all__ = [
     "Completion", "RealPositionLogits", "generate_until_stop", "stop_rate", "virtual_token_count",

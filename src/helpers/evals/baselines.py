@@ -20,9 +20,9 @@ import torch
 from helpers.data import read_jsonl
 from helpers.evals.collapse import label_share
 from helpers.evals.drift import perplexity
-from helpers.evals.generate import generate, generate_with_stats
 from helpers.evals.graders import code_score, constraint_score, exact_match
 from helpers.evals.reward import pairwise_win_rate
+from helpers.lm import generate, generate_with_stats
 from helpers.models import load_model
 from helpers.report import Report, repo_root
 from helpers.runtime import get_profile, pick_device, pick_dtype, seed_everything

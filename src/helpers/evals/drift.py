@@ -28,12 +28,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from helpers import lm
 from helpers.batching import pad_rows
 from helpers.modes import EvalMode
-
-
-def _device_of(model: Any) -> torch.device:
-    return next(model.parameters()).device
 
 
 def _batches(tokenizer: Any, texts: Sequence[str], batch_size: int,
@@ -45,7 +42,7 @@ def _batches(tokenizer: Any, texts: Sequence[str], batch_size: int,
     if not_text:
         raise TypeError(f"texts must be strings; positions {not_text[:5]} are not "
                         "(render chat prompts first, e.g. with helpers.evals.render_prompts)")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    pad_id = lm.pad_token_id(tokenizer)
     for start in range(0, len(texts), batch_size):
         rows = tokenizer(list(texts[start:start + batch_size]), truncation=True,
                          max_length=max_length)["input_ids"]
@@ -53,12 +50,6 @@ def _batches(tokenizer: Any, texts: Sequence[str], batch_size: int,
         if width == 0:  # every text in this batch is empty: no positions to score
             continue
         yield pad_rows(rows, pad_id, side="right")
-
-
-def model_logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """Logits of a padded batch, moved to the model's device first."""
-    device = _device_of(model)
-    return model(input_ids=input_ids.to(device), attention_mask=attention_mask.to(device)).logits
 
 
 def mean_token_kl(model: Any, ref_model: Any, tokenizer: Any, prompts_or_texts: Sequence[str], *,
@@ -78,8 +69,8 @@ def mean_token_kl(model: Any, ref_model: Any, tokenizer: Any, prompts_or_texts: 
     with torch.inference_mode(), EvalMode(model, ref_model):
         for input_ids, attention_mask in _batches(tokenizer, prompts_or_texts, batch_size, max_length):
             mask = attention_mask.bool()
-            new = model_logits(model, input_ids, attention_mask)
-            ref = model_logits(ref_model, input_ids, attention_mask)
+            new = lm.logits(model, input_ids, attention_mask)
+            ref = lm.logits(ref_model, input_ids, attention_mask)
             if new.shape[-1] != ref.shape[-1]:
                 raise ValueError(f"vocabularies differ: the model has {new.shape[-1]} logits, "
                                  f"the reference {ref.shape[-1]}")
@@ -104,10 +95,10 @@ def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], *, batch_size: 
     predicted nor used as context. A text of one token contributes nothing (nothing to predict).
     """
     total_nll, count = 0.0, 0
-    device = _device_of(model)
+    device = lm.device_of(model)
     with torch.inference_mode(), EvalMode(model):
         for input_ids, attention_mask in _batches(tokenizer, texts, batch_size, max_length):
-            logits = model_logits(model, input_ids, attention_mask)
+            logits = lm.logits(model, input_ids, attention_mask)
             targets = input_ids[:, 1:].to(device)
             predicted = attention_mask[:, 1:].bool().to(device)  # a target is real only if it is not padding
             nll = F.cross_entropy(logits[:, :-1][predicted].float(), targets[predicted], reduction="sum")

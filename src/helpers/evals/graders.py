@@ -16,9 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from helpers.data import normalize_text
-from helpers.evals.sandbox import CallCases, SandboxResult, run_many
+from helpers.sandbox import CallCases, SandboxResult, run_many
 from helpers.synth.instructions import check as check_constraint
 from helpers.synth.instructions import check_all as check_constraints
+from helpers.synth.pycode import extract_code
 
 __all__ = [
     "check_constraint", "check_constraints", "code_score", "constraint_score", "exact_match", "extract_code",
@@ -115,36 +116,16 @@ def constraint_score(responses: Sequence[str],
 
 # ---------------------------------------------------------------- code
 
-_FENCE_RE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
-_PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
-
-
-def extract_code(text: str) -> str:
-    """The code in a model's answer.
-
-    With Markdown fences, the first block tagged python/py (or untagged) is returned, else the first
-    block of any tag; a block whose closing fence never came (generation cut off) runs to the end of
-    the text. Without fences the whole text is taken as code.
-    """
-    blocks = _FENCE_RE.findall(text)
-    if not blocks:
-        return text
-    for tag, body in blocks:
-        if tag.lower() in _PYTHON_TAGS:
-            return body
-    return blocks[0][1]
-
-
 def code_score(completions: Sequence[str], tests_list: Sequence[CallCases | str], *, timeout_s: float = 5.0,
                memory_mb: int = 512, workers: int = 2) -> dict:
     """Run each completion's code (see :func:`extract_code`) against its tests in the sandbox.
 
-    Tests are :class:`~helpers.evals.sandbox.CallCases` (tests as data, graded outside the code's
+    Tests are :class:`~helpers.sandbox.CallCases` (tests as data, graded outside the code's
     process: the only kind to use as a reward) or assert-style strings (see
-    :func:`~helpers.evals.sandbox.run_tests` for what those cannot guarantee).
+    :func:`~helpers.sandbox.run_tests` for what those cannot guarantee).
 
     Returns ``pass_rate``, ``passed``, ``n``, ``statuses`` (count per sandbox status) and ``results``
-    (the :class:`~helpers.evals.sandbox.SandboxResult` per completion, in input order).
+    (the :class:`~helpers.sandbox.SandboxResult` per completion, in input order).
     """
     if len(completions) != len(tests_list):
         raise ValueError(f"got {len(completions)} completions but {len(tests_list)} tests")

@@ -26,15 +26,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-import torch
-import torch.nn.functional as F
-
-from helpers.batching import pad_rows
-from helpers.evals.drift import model_logits
-from helpers.evals.generate import Prompt, render_prompts
 from helpers.evals.graders import normalize_text
-from helpers.evals.suite import answer_in_response
-from helpers.modes import EvalMode
+from helpers.synth.task import answer_in_response
 
 Grade = Literal["right", "wrong", "abstained"]
 GRADES: tuple[Grade, ...] = ("right", "wrong", "abstained")
@@ -113,44 +106,6 @@ def tally(answers: Sequence[str], golds: Sequence[str | Sequence[str]]) -> Tally
         raise ValueError(f"{len(answers)} answers but {len(golds)} gold answers")
     grades = [grade(answer, gold) for answer, gold in zip(answers, golds, strict=True)]
     return Tally(**{name: grades.count(name) for name in GRADES})
-
-
-def answer_logprobs(model: Any, tokenizer: Any, prompts: Sequence[Prompt], answers: Sequence[str], *,
-                    chat: bool = True, system: str | None = None, reduce: Literal["mean", "sum"] = "mean",
-                    batch_size: int = 16) -> list[float]:
-    """Log-probability the model gives each answer right after its prompt (teacher-forced), in nats.
-
-    The prompt is rendered exactly as :func:`helpers.evals.generate` renders it (chat template and
-    assistant header when ``chat``), and the answer's tokens follow it, tokenised on their own (the
-    rendered chat prompt ends with a newline, so nothing merges across the seam). ``reduce="mean"``
-    is the mean per answer token (comparable across answer lengths); ``"sum"`` the whole answer's.
-    """
-    if len(prompts) != len(answers):
-        raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
-    if reduce not in ("mean", "sum"):
-        raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
-    texts = render_prompts(tokenizer, prompts, chat=chat, system=system)
-    prompt_ids = tokenizer(texts, add_special_tokens=not chat)["input_ids"]
-    answer_ids = tokenizer(list(answers), add_special_tokens=False)["input_ids"]
-    empty = [i for i, ids in enumerate(answer_ids) if not ids]
-    if empty:
-        raise ValueError(f"answers at positions {empty[:5]} have no tokens: an empty answer has no probability")
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    scores: list[float] = []
-    with torch.inference_mode(), EvalMode(model):
-        for start in range(0, len(texts), batch_size):
-            rows = [p + a for p, a in zip(prompt_ids[start:start + batch_size],
-                                          answer_ids[start:start + batch_size], strict=True)]
-            input_ids, attention_mask = pad_rows(rows, pad_id, side="right")
-            logp = F.log_softmax(model_logits(model, input_ids, attention_mask).float(), dim=-1).cpu()
-            for row, (p, a) in enumerate(zip(prompt_ids[start:start + batch_size],
-                                             answer_ids[start:start + batch_size], strict=True)):
-                # The token at position t is predicted by the logits at t - 1.
-                positions = torch.arange(len(p) - 1, len(p) + len(a) - 1)
-                total = float(logp[row, positions, torch.tensor(a)].sum())
-                scores.append(total / len(a) if reduce == "mean" else total)
-            del logp
-    return scores
 
 
 def separation(positive: Sequence[float], negative: Sequence[float]) -> float:

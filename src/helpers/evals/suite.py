@@ -18,8 +18,7 @@ and 17 report the same numbers under the same names. Generation, KL and constrai
 
 from __future__ import annotations
 
-import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,9 +27,10 @@ import numpy as np
 
 from helpers.data import read_jsonl
 from helpers.evals.drift import RealPositionLogits, mean_token_kl
-from helpers.evals.generate import generate
-from helpers.evals.graders import constraint_score, normalize_text
+from helpers.evals.graders import constraint_score
+from helpers.lm import generate
 from helpers.report import repo_root
+from helpers.synth.task import answer_in_response
 
 SUITE_NAME = "general-v1"
 SUITE_PARTS = ("kl", "constraints", "qa")
@@ -76,18 +76,6 @@ def general_battery(tokenizer: Any, *, n_kl: int = 12, n_constraints: int = 12, 
         answers=tuple(tuple(row["answers"]) for row in qa_rows),
         kl_max_length=kl_max_length, constraint_new_tokens=constraint_new_tokens,
         answer_new_tokens=answer_new_tokens)
-
-
-def answer_in_response(response: str, answers: Sequence[str]) -> bool:
-    """True when any accepted answer appears in the response as whole words, after normalisation.
-
-    Containment, not exact match: a general chat model says "The capital of France is Paris." and is
-    right. Whole words keep "7" from matching inside "17".
-    """
-    if not answers:
-        raise ValueError("answer_in_response needs at least one accepted answer")
-    text = f" {normalize_text(response)} "
-    return any(re.search(rf"(?<!\w){re.escape(normalize_text(answer))}(?!\w)", text) for answer in answers)
 
 
 def general_suite(model: Any, reference: Any, tokenizer: Any, battery: GeneralBattery, *,

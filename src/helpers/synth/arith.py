@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
+from helpers.synth.task import Score, Task
+
 _NAMES = (
     "Maya",
     "Tom",
@@ -462,3 +464,23 @@ def equation_list(solution: str) -> tuple[str, ...]:
 def is_correct(solution: str, answer: int) -> bool:
     """The RFT acceptance test: the final answer matches and every annotated step is right."""
     return extract_answer(solution) == answer and check_steps(solution)
+
+
+class MathTask(Task):
+    """Word problems graded by their final answer (``#### n``, else the last number); with
+    ``check_steps=True`` every ``<<a*b=c>>`` step must be right too (the RFT acceptance test)."""
+
+    name = "math"
+
+    def __init__(self, n_steps: tuple[int, int] = (2, 4), max_value: int = 50, max_total: int = 999,
+                 check_steps: bool = False) -> None:
+        self.n_steps, self.max_value, self.max_total, self.check_steps = n_steps, max_value, max_total, check_steps
+
+    def rows(self, n: int, seed: int = 0) -> list[dict]:
+        problems = make_problems(n, seed, self.n_steps, self.max_value, self.max_total)
+        return [{**problem.as_row(), "prompt": problem.question} for problem in problems]
+
+    def score(self, row: dict, answer: str) -> Score:
+        got = extract_answer(answer)
+        ok = is_correct(answer, row["answer"]) if self.check_steps else got == row["answer"]
+        return Score(float(ok), ok, {"extracted": got})

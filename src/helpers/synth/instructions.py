@@ -45,6 +45,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from helpers.synth.task import Score, Task
+
 # type -> {param: expected python type}
 CONSTRAINT_PARAMS: dict[str, dict[str, type]] = {
     "lowercase": {},
@@ -386,3 +388,19 @@ def make_instruction_prompts(n: int, seed: int = 0, n_constraints: tuple[int, in
             }
         )
     return rows
+
+
+class InstructionTask(Task):
+    """Requests with verifiable constraints: the score is the share of constraints met, ``passed`` all of them."""
+
+    name = "instructions"
+
+    def __init__(self, n_constraints: tuple[int, int] = (1, 3), types: Sequence[str] | None = None) -> None:
+        self.n_constraints, self.types = n_constraints, types
+
+    def rows(self, n: int, seed: int = 0) -> list[dict]:
+        return make_instruction_prompts(n, seed, self.n_constraints, self.types)
+
+    def score(self, row: dict, answer: str) -> Score:
+        verdict = check_all(answer, row["constraints"])
+        return Score(verdict["fraction_ok"], verdict["all_ok"], {"results": verdict["results"]})

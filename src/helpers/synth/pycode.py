@@ -2,8 +2,8 @@
 
 A task is a specification (signature plus a docstring with one worked example, and the same in plain
 English as an instruction), a reference solution, and hidden tests *as data*: a
-:class:`~helpers.evals.sandbox.CallCases` of argument lists and the result each call must return.
-Generated code is graded by running it in a separate process (``helpers.evals.sandbox``) that gets
+:class:`~helpers.sandbox.CallCases` of argument lists and the result each call must return.
+Generated code is graded by running it in a separate process (``helpers.sandbox``) that gets
 only the arguments; the expected results never leave the grading process, so code cannot read or
 forge them (see the sandbox's docstring). Nothing in this module executes task code.
 
@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from helpers.evals.sandbox import CallCases
+from helpers.sandbox import CallCases, run_many
+from helpers.synth.task import Score, Task
 
 Args = tuple
 
@@ -894,3 +896,53 @@ def count_distinct_specs(samples: int = 20000, seed: int = 0) -> int:
         spec = FAMILIES[rng.choice(list(FAMILIES))](rng)
         found.add((spec.signature, spec.description))
     return len(found)
+
+
+# ---------------------------------------------------------------- grading
+
+_FENCE_RE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
+_PYTHON_TAGS = {"", "python", "py", "python3", "py3"}
+
+
+def extract_code(text: str) -> str:
+    """The code in a model's answer.
+
+    With Markdown fences, the first block tagged python/py (or untagged) is returned, else the first
+    block of any tag; a block whose closing fence never came (generation cut off) runs to the end of
+    the text. Without fences the whole text is taken as code.
+    """
+    blocks = _FENCE_RE.findall(text)
+    if not blocks:
+        return text
+    for tag, body in blocks:
+        if tag.lower() in _PYTHON_TAGS:
+            return body
+    return blocks[0][1]
+
+
+class PythonTask(Task):
+    """Write a function from a plain-English request; the score is the share of hidden test calls it gets
+    right in the sandbox, ``passed`` all of them. Answers may wrap the code in Markdown fences."""
+
+    name = "code"
+
+    def __init__(self, families: Sequence[str] | None = None, n_tests: int = 5, *, timeout_s: float = 5.0,
+                 memory_mb: int = 512, workers: int = 2) -> None:
+        self.families, self.n_tests = families, n_tests
+        self.limits = {"timeout_s": timeout_s, "memory_mb": memory_mb, "workers": workers}
+
+    def rows(self, n: int, seed: int = 0) -> list[dict]:
+        tasks = make_code_tasks(n, seed, self.families, self.n_tests)
+        return [{**task.as_row(), "prompt": task.instruction} for task in tasks]
+
+    def score(self, row: dict, answer: str) -> Score:
+        return self.score_many([row], [answer])[0]
+
+    def score_many(self, rows: Sequence[dict], answers: Sequence[str]) -> list[Score]:
+        if len(rows) != len(answers):
+            raise ValueError(f"{len(rows)} rows but {len(answers)} answers")
+        tests = [row["tests"] if isinstance(row["tests"], CallCases) else CallCases.from_dict(row["tests"])
+                 for row in rows]
+        results = run_many([extract_code(answer) for answer in answers], tests, **self.limits)
+        return [Score(r.cases_passed / r.cases_total if r.cases_total else float(r.passed), r.passed,
+                      {"status": r.status}) for r in results]

@@ -20,6 +20,7 @@ import random
 import re
 from dataclasses import dataclass
 
+from helpers.synth.task import Score, Task
 from helpers.synth.world import syllable_word
 
 TEMPLATE = "{premise} question: {hypothesis} Is it true or false? answer:"
@@ -238,3 +239,20 @@ def grade(pred: str, gold: str) -> bool:
     if gold not in LABELS:
         raise ValueError(f"gold must be one of {LABELS}, got {gold!r}")
     return parse_label(pred) == gold
+
+
+class TrueFalseTask(Task):
+    """Does the hypothesis follow from the premise? Graded by the first word of the answer."""
+
+    name = "true_false"
+
+    def __init__(self, n_entities: tuple[int, int] = (2, 3), n_facts: tuple[int, int] = (3, 5),
+                 paraphrase_prob: float = 0.5) -> None:
+        self.n_entities, self.n_facts, self.paraphrase_prob = n_entities, n_facts, paraphrase_prob
+
+    def rows(self, n: int, seed: int = 0) -> list[dict]:
+        return make_examples(n, seed, self.n_entities, self.n_facts, self.paraphrase_prob)
+
+    def score(self, row: dict, answer: str) -> Score:
+        ok = grade(answer, row["label"])
+        return Score(float(ok), ok, {"parsed": parse_label(answer)})

@@ -25,6 +25,8 @@ import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from helpers.synth.task import Score, Task, answer_in_response
+
 ATTRIBUTES = ("birth_date", "birth_city", "university", "major", "employer", "employer_city")
 
 _ONSETS = (
@@ -438,3 +440,22 @@ def make_world(
             )
         )
     return World(people=people, cities=cities, universities=universities, employers=employers, seed=seed)
+
+
+class FactTask(Task):
+    """Questions about the invented people of one world: right when the fact appears in the answer."""
+
+    name = "facts"
+
+    def __init__(self, world: World, people: Sequence[Person] | None = None) -> None:
+        self.world, self.people = world, people
+
+    def rows(self, n: int, seed: int = 0) -> list[dict]:
+        pairs = self.world.qa_pairs(self.people)
+        if n > len(pairs):
+            raise ValueError(f"asked for {n} questions; these people have {len(pairs)}")
+        return [{**pair, "prompt": pair["question"]} for pair in random.Random(seed).sample(pairs, n)]
+
+    def score(self, row: dict, answer: str) -> Score:
+        ok = answer_in_response(answer, [row["answer"]])
+        return Score(float(ok), ok)

@@ -1,4 +1,4 @@
-"""The child side of :mod:`helpers.evals.sandbox`: set limits, install guards, run the code, report.
+"""The child side of :mod:`helpers.sandbox`: set limits, install guards, run the code, report.
 
 This file is executed as a script in a fresh interpreter (never imported by the project) as::
 
@@ -165,9 +165,9 @@ def _resolve(path: object, dir_fd: object) -> str | None:
     return os.path.realpath(text)
 
 
-# The project's own package (this file is helpers/evals/_sandbox_child.py). Code under test may not
+# The project's own package (this file is helpers/_sandbox_child.py). Code under test may not
 # import or read it: its task generators could rebuild the very answers the parent keeps back.
-_PROJECT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+_PROJECT = os.path.dirname(os.path.realpath(__file__))
 
 
 def _make_hook(root: str):
@@ -374,11 +374,15 @@ def _run_calls(code: str, entry_point: str, calls: list[list]) -> dict:
     for args in calls:
         try:
             value = function(*args)
-            plain = _plain(value)
-            json.dumps(plain, allow_nan=False)  # NaN, infinities and giant ints are not JSON
-            results.append({"value": plain})
         except BaseException as exc:  # each call stands alone: one that raises does not stop the rest
             results.append({"raised": _describe(exc)})
+            continue
+        try:  # the call returned; whether its value can be reported is the sandbox's question, not the code's
+            plain = _plain(value)
+            json.dumps(plain, allow_nan=False)  # NaN, infinities, giant ints and deep nesting are not JSON
+            results.append({"value": plain})
+        except BaseException as exc:
+            results.append({"unreportable": _describe(exc)})
     return {"status": "ran", "results": results}
 
 

@@ -1,30 +1,35 @@
-"""Batched generation for evaluation: chat-templated prompts in, one completion string per prompt out.
+"""What a causal language model computes, written once: prompts, log-probabilities, generation.
 
-Why it is shaped like this:
+Every loss and every measurement of the course stands on a few operations, and each lives here, on the
+ground floor of the package (it imports only :mod:`helpers.batching` and :mod:`helpers.modes`):
+
+* **Prompts.** :func:`render_prompts` turns a string or a message list into the exact text the model
+  sees (chat template and assistant header); :func:`model_eos_ids` and :func:`first_stop` say where a
+  generated answer ends; :func:`pad_token_id` what fills a batch.
+* **Log-probabilities.** :func:`logits` runs a padded batch (position ids counted over real tokens, so
+  left padding changes nothing); :func:`gather_logprobs` picks the log-probability of given tokens out
+  of logits; :func:`token_logprobs` does the shift between logits and targets once (position ``t``
+  scores token ``t + 1``) and can skip the prompt; :func:`sequence_logprobs` sums or averages them over
+  an answer mask (DPO sums, ORPO and SimPO average); :func:`answer_logprobs` scores whole answers after
+  their prompts, teacher-forced.
+* **Generation.** :func:`generate` (clean answers for grading), :func:`generate_with_stats` (and how
+  fast), :func:`generate_until_stop` / :func:`stop_rate` (did each answer stop before its budget).
+
+Generation details that matter:
 
 * **Left padding** (:func:`helpers.batching.pad_rows`). A decoder-only model continues from the last
   position of each row, so padding goes on the left; the attention mask hides it and ``generate``
   derives position ids from the mask, so a padded prompt yields the same greedy tokens as the same
   prompt alone (checked in fp32; in bf16, kernels for different batch shapes round differently and
-  can flip a near-tie). The padding is built from token ids, which leaves the tokenizer's own
-  ``padding_side`` untouched.
+  can flip a near-tie). Scoring pads on the right, where real tokens keep their unpadded positions.
 * **Sorting by length.** :func:`generate` batches prompts in order of token length (longest first,
-  so an out-of-memory error shows in the first batch) and puts the outputs back in input order. Rows
-  of similar length waste little compute on padding. :func:`generate_until_stop` keeps the order it
-  is given, so the caller decides which prompts share a batch.
-* **One ``model.generate`` call per batch** with the KV cache on: no per-token Python loop here.
-  For a small model on a GPU each decoding step costs about the same whatever the batch size, so
-  the default GPU batch is large (:func:`default_batch_size`).
-* Each row stops at its own EOS (or stop token); only the new tokens are decoded.
-
-Two views of the same loop: :func:`generate` / :func:`generate_with_stats` return clean completion
-strings (special tokens skipped) for grading, and :func:`generate_until_stop` returns raw text with
-its stop token kept and whether one came before the budget ran out, which is what tells a base
-model (it never learnt to stop) from a chat model. :func:`stop_rate` is the share that stopped.
-
-Sampling seeds torch's random generator from ``seed`` once per call, inside a forked RNG state so the
-caller's random stream is left as it was. The same prompts, ``batch_size`` and ``seed`` give the same
-samples; a different ``batch_size`` groups rows differently and so draws differently.
+  so an out-of-memory error shows in the first batch) and puts the outputs back in input order.
+  :func:`generate_until_stop` keeps the order it is given.
+* **One ``model.generate`` call per batch** with the KV cache on. For a small model on a GPU each
+  decoding step costs about the same whatever the batch size, so the default GPU batch is large.
+* Sampling seeds torch's generator from ``seed`` once per call inside a forked RNG state, so the
+  caller's random stream is left as it was. The same prompts, ``batch_size`` and ``seed`` give the
+  same samples; a different ``batch_size`` groups rows differently and so draws differently.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import time
 import warnings
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
@@ -46,25 +51,9 @@ from helpers.modes import EvalMode
 
 Message = dict[str, str]
 Prompt = str | Sequence[Message]
+Reduce = Literal["sum", "mean"]
 
-
-@dataclass(frozen=True)
-class GenerationStats:
-    """What a :func:`generate_with_stats` call did and how fast.
-
-    ``new_tokens`` counts generated tokens up to and including each row's EOS, not the padding that
-    finished rows receive while the rest of their batch goes on. ``batch_size`` is the one used at
-    the end (smaller than asked if the GPU ran out of memory).
-    """
-
-    prompts: int
-    new_tokens: int
-    seconds: float
-    tokens_per_s: float
-    batch_size: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+# ---------------------------------------------------------------- prompts and stops
 
 
 def _as_messages(prompt: Prompt, system: str | None) -> list[Message]:
@@ -113,9 +102,134 @@ def model_eos_ids(model: Any, tokenizer: Any) -> list[int]:
     return [configured] if isinstance(configured, int) else list(configured)
 
 
-def first_stop(row: list[int], stop_ids: Collection[int]) -> int | None:
+def first_stop(row: Sequence[int], stop_ids: Collection[int]) -> int | None:
     """Index of the first token of ``row`` in ``stop_ids``, or None when the row never stopped."""
     return next((i for i, token in enumerate(row) if token in stop_ids), None)
+
+
+def pad_token_id(tokenizer: Any) -> int:
+    """The id that fills a batch: the tokenizer's pad token, else its EOS (padding is masked either way)."""
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    if pad is None:
+        raise ValueError("the tokenizer has neither a pad nor an EOS token to pad batches with")
+    return pad
+
+
+def device_of(model: Any) -> torch.device:
+    return next(model.parameters()).device
+
+
+# ---------------------------------------------------------------- log-probabilities
+
+
+def _forward(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> Any:
+    """The model on a padded batch, moved to its device. Position ids are passed only where some row is
+    left-padded: there they must count real tokens (as ``generate`` does); elsewhere the default is the same
+    and wrappers that prepend virtual tokens (prompt tuning) refuse explicit positions."""
+    device = device_of(model)
+    input_ids, attention_mask = input_ids.to(device), attention_mask.to(device)
+    if bool((attention_mask[:, 0] == 0).any()):
+        kwargs["position_ids"] = (attention_mask.cumsum(-1) - 1).clamp(min=0)
+    return model(input_ids=input_ids, attention_mask=attention_mask, **kwargs)
+
+
+def logits(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Logits ``(batch, length, vocabulary)`` of a padded batch, on the model's device."""
+    return _forward(model, input_ids, attention_mask).logits
+
+
+def gather_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``log softmax(logits)[target]`` at every position, computed in fp32 without a second vocabulary-sized
+    tensor: the target's logit minus the log of the partition function."""
+    logits = logits.float()
+    return logits.gather(-1, targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
+
+
+def token_logprobs(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor, *, start: int = 0,
+                   hidden: bool = False) -> Any:
+    """Log-probability of every next token from column ``start`` on: ``(batch, length - 1 - start)``,
+    entry ``j`` scoring token ``start + j + 1`` given everything before it.
+
+    ``start`` skips a prompt whose tokens carry no loss: the vocabulary projection (a fifth of a small
+    model's compute) is then made for the answer columns only. With ``hidden=True`` also the last hidden
+    states at the same positions (what a value head reads). Differentiable: losses call it too.
+    """
+    keep = max(input_ids.shape[1] - start, 1)  # transformers reads logits_to_keep=0 as "keep every position"
+    out = _forward(model, input_ids, attention_mask, logits_to_keep=keep, output_hidden_states=hidden)
+    targets = input_ids[:, start + 1:].to(out.logits.device)
+    logprobs = gather_logprobs(out.logits[:, -keep:-1], targets)
+    if not hidden:
+        return logprobs
+    return logprobs, out.hidden_states[-1][:, -keep:-1]
+
+
+def sequence_logprobs(logprobs: torch.Tensor, mask: torch.Tensor, reduce: Reduce = "sum") -> torch.Tensor:
+    """Per-row sum (``"sum"``, DPO's sequence log-probability) or mean over the masked positions (``"mean"``,
+    the length-normalised score of ORPO and SimPO) of per-token log-probabilities."""
+    mask = mask.to(logprobs.dtype)
+    total = (logprobs * mask).sum(-1)
+    if reduce == "sum":
+        return total
+    if reduce == "mean":
+        return total / mask.sum(-1).clamp(min=1)
+    raise ValueError(f"reduce must be 'sum' or 'mean', got {reduce!r}")
+
+
+def answer_logprobs(model: Any, tokenizer: Any, prompts: Sequence[Prompt], answers: Sequence[str], *,
+                    chat: bool = True, system: str | None = None, reduce: Reduce = "mean",
+                    batch_size: int = 16) -> list[float]:
+    """Log-probability the model gives each answer right after its prompt (teacher-forced), in nats.
+
+    The prompt is rendered exactly as :func:`generate` renders it (chat template and assistant header
+    when ``chat``), and the answer's tokens follow it, tokenised on their own (the rendered chat prompt
+    ends with a newline, so nothing merges across the seam). ``reduce="mean"`` is the mean per answer
+    token (comparable across answer lengths); ``"sum"`` the whole answer's.
+    """
+    if len(prompts) != len(answers):
+        raise ValueError(f"{len(prompts)} prompts but {len(answers)} answers")
+    if reduce not in ("mean", "sum"):
+        raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
+    texts = render_prompts(tokenizer, prompts, chat=chat, system=system)
+    prompt_ids = tokenizer(texts, add_special_tokens=not chat)["input_ids"]
+    answer_ids = tokenizer(list(answers), add_special_tokens=False)["input_ids"]
+    empty = [i for i, ids in enumerate(answer_ids) if not ids]
+    if empty:
+        raise ValueError(f"answers at positions {empty[:5]} have no tokens: an empty answer has no probability")
+    scores: list[float] = []
+    with torch.inference_mode(), EvalMode(model):
+        for first in range(0, len(texts), batch_size):
+            batch = list(zip(prompt_ids[first:first + batch_size], answer_ids[first:first + batch_size],
+                             strict=True))
+            input_ids, attention_mask = pad_rows([p + a for p, a in batch], pad_token_id(tokenizer), side="right")
+            start = min(len(p) for p, _ in batch) - 1  # the earliest position that predicts an answer token
+            mask = torch.zeros(len(batch), input_ids.shape[1] - 1 - start)
+            for row, (p, a) in enumerate(batch):
+                mask[row, len(p) - 1 - start:len(p) - 1 - start + len(a)] = 1
+            logprobs = token_logprobs(model, input_ids, attention_mask, start=start).cpu()
+            scores += sequence_logprobs(logprobs, mask, reduce).tolist()
+    return scores
+
+
+# ---------------------------------------------------------------- generation
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """What a :func:`generate_with_stats` call did and how fast.
+
+    ``new_tokens`` counts generated tokens up to and including each row's EOS, not the padding that
+    finished rows receive while the rest of their batch goes on. ``batch_size`` is the one used at
+    the end (smaller than asked if the GPU ran out of memory).
+    """
+
+    prompts: int
+    new_tokens: int
+    seconds: float
+    tokens_per_s: float
+    batch_size: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 def default_batch_size(device: torch.device) -> int:
@@ -169,7 +283,7 @@ def _generate_ids(model: Any, encoded: list[list[int]], order: Sequence[int], co
     empty = [i for i, ids in enumerate(encoded) if not ids]
     if empty:
         raise ValueError(f"prompts at positions {empty[:5]} encode to no tokens; nothing to continue from")
-    device = next(model.parameters()).device
+    device = device_of(model)
     new_ids: list[list[int]] = [[] for _ in encoded]
     size = batch_size
     rng_devices = [device] if device.type == "cuda" else []
@@ -204,7 +318,7 @@ def generate_with_stats(model: Any, tokenizer: Any, prompts: Sequence[Prompt], *
     ``min_new_tokens`` forces that many tokens before EOS may end a row: throughput measurements use
     it so every run does the same amount of work whatever the model says.
     """
-    device = next(model.parameters()).device
+    device = device_of(model)
     size = default_batch_size(device) if batch_size is None else batch_size
     _check_sizes(size, max_new_tokens)
     texts = render_prompts(tokenizer, prompts, chat=chat, system=system)
@@ -213,8 +327,7 @@ def generate_with_stats(model: Any, tokenizer: Any, prompts: Sequence[Prompt], *
     eos_ids = model_eos_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
     config = GenerationConfig(max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens, do_sample=do_sample,
-                              use_cache=True,
-                              pad_token_id=pad_id, eos_token_id=eos_ids,
+                              use_cache=True, pad_token_id=pad_id, eos_token_id=eos_ids,
                               **({"temperature": temperature, "top_p": top_p} if do_sample else {}))
     order = sorted(range(len(texts)), key=lambda i: -len(encoded[i]))
     started = time.perf_counter()

@@ -312,7 +312,7 @@ def _status_from_exit(returncode: int) -> str:
     return "error"
 
 
-def _explain(status: str, returncode: int, timeout_s: float) -> str:
+def _explain(status: str, returncode: int, timeout_s: float, report_bytes: int = 0) -> str:
     """A line for stderr saying why there is no verdict from the child, so a learner sees the cause."""
     if status == "timeout" and returncode == -signal.SIGXCPU:
         return f"\n[sandbox] CPU time limit ({math.ceil(timeout_s) + 1} s) reached\n"
@@ -324,6 +324,9 @@ def _explain(status: str, returncode: int, timeout_s: float) -> str:
         except ValueError:  # a real-time signal has no name of its own
             name = str(-returncode)
         return f"\n[sandbox] process ended by signal {name}\n"
+    if report_bytes >= FILE_LIMIT_MB * 2**20:
+        return (f"\n[sandbox] the results did not fit the {FILE_LIMIT_MB} MB cap on what the code's process may "
+                "write, so no report came back (return smaller values)\n")
     return f"\n[sandbox] process exited with code {returncode} without a valid report\n"
 
 
@@ -349,6 +352,9 @@ def _grade_calls(report: dict, tests: CallCases) -> tuple[str, int, str]:
                 what = f"returned {_short(result['value'])}, expected {_short(expected)}"
             elif isinstance(result, dict) and isinstance(result.get("raised"), str):
                 what = f"raised {result['raised'][:200]}"
+            elif isinstance(result, dict) and isinstance(result.get("unreportable"), str):
+                what = ("returned a value that is not plain JSON (NaN, infinity or too deep): "
+                        f"{result['unreportable'][:200]}")
             else:
                 what = "has no result"
             first_wrong = f"call {index + 1}: {tests.call(index)} {what}"
@@ -412,7 +418,8 @@ def run_tests(code: str, tests: str | CallCases, *, timeout_s: float = 5.0, memo
         right = 0
         if report is None:
             status = "timeout" if timed_out else _status_from_exit(proc.returncode)
-            stderr += _explain(status, proc.returncode, timeout_s)
+            size = report_path.stat().st_size if report_path.exists() else 0
+            stderr += _explain(status, proc.returncode, timeout_s, size)
         elif isinstance(tests, CallCases):
             status, right, line = _grade_calls(report, tests)
             stderr += line
