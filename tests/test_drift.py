@@ -44,3 +44,20 @@ def test_other_models_pass_through_unchanged(tiny):
     batch = tokenizer(["hello there"], return_tensors="pt")
     with torch.no_grad():
         assert torch.equal(RealPositionLogits(model)(**batch).logits, model(**batch).logits)
+
+
+def test_sampled_kl_is_zero_for_the_reference_itself_and_grows_when_the_model_moves(mixed):
+    import copy
+
+    from helpers.evals import sampled_kl
+
+    model, tokenizer = mixed
+    prompts = ["Hi", "Say something long"]
+    same = sampled_kl(model, model, tokenizer, prompts, max_new_tokens=5, samples=2)
+    assert same == pytest.approx([0.0, 0.0], abs=1e-5)
+    moved = copy.deepcopy(model)
+    with torch.no_grad():
+        moved.lm_head.weight.mul_(3.0)  # a sharper distribution than the reference's
+    assert all(kl > 0 for kl in sampled_kl(moved, model, tokenizer, prompts, max_new_tokens=5, samples=8))
+    assert sampled_kl(moved, model, tokenizer, prompts, max_new_tokens=5, seed=1) == sampled_kl(
+        moved, model, tokenizer, prompts, max_new_tokens=5, seed=1)

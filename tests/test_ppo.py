@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from helpers.lm import render_prompts, token_logprobs
+from helpers.lm import render_prompts, sample, token_logprobs
 from helpers.ppo import (
     PolicyWithValue,
     PPOSettings,
@@ -16,7 +16,6 @@ from helpers.ppo import (
     per_token_rewards,
     ppo_losses,
     ppo_step,
-    sample,
     whiten,
 )
 
@@ -167,3 +166,34 @@ def test_train_repeats_the_step_on_seeded_batches_and_measures_on_schedule(mixed
     with pytest.raises(ValueError, match="batch_size"):
         train(policy, reference, tokenizer, prompts, lambda p, t: [0.0] * len(t), PPOSettings(), steps=1,
               batch_size=9, learning_rate=1e-4)
+
+
+@pytest.mark.parametrize("advantage", [1.0, -1.0])
+def test_a_ppo_step_moves_a_token_the_way_its_advantage_says(mixed, advantage):
+    """The direction test: a good token (positive advantage) becomes likelier, a bad one rarer. With the policy
+    loss negated this fails for both signs."""
+    model, _ = mixed
+    policy = copy.deepcopy(model).requires_grad_(True)
+    ids = torch.tensor([[5, 17, 300, 41, 9, 77, 12]])
+    attn = torch.ones_like(ids)
+    mask = torch.ones(1, ids.shape[1] - 1)
+    advantages = torch.zeros(1, ids.shape[1] - 1)
+    advantages[0, 2] = advantage
+    with torch.no_grad():
+        old = token_logprobs(policy, ids, attn)
+    zeros = torch.zeros_like(old)
+    loss = ppo_losses(token_logprobs(policy, ids, attn), old, advantages, zeros, zeros, zeros, mask,
+                      PPOSettings())["policy_loss"]
+    loss.backward()
+    with torch.no_grad():
+        for param in policy.parameters():
+            param -= 1e-3 * param.grad
+        new = token_logprobs(policy, ids, attn)
+    assert (new[0, 2] - old[0, 2]) * advantage > 0
+
+
+def test_the_kl_penalty_charges_a_token_the_policy_made_likelier_than_the_reference():
+    logprobs = torch.tensor([[-1.0, -0.5, -2.0]])
+    ref = torch.tensor([[-1.0, -1.5, -1.0]])  # token 2 likelier than the reference, token 3 rarer
+    rewards, kl = per_token_rewards(torch.tensor([0.0]), logprobs, ref, torch.ones(1, 3), beta=0.1)
+    assert rewards[0, 1] < 0 < rewards[0, 2] and rewards[0, 0] == 0 and kl[0, 1] == pytest.approx(1.0)

@@ -492,3 +492,23 @@ def test_all_generators_produce_distinct_outputs_for_distinct_seeds():
     for name, make in makers.items():
         assert make(1) == make(1), name
         assert all(make(a) != make(b) for a, b in combinations((1, 2, 3), 2)), name
+
+
+def test_pairs_grouped_by_prompt_keep_each_prompts_pairs_together():
+    from helpers.synth.preferences import group_by_prompt
+
+    pairs = [{"prompt_index": i % 3, "n": n} for n, i in enumerate([0, 1, 2, 0, 1, 2, 0])]
+    grouped = group_by_prompt(pairs, seed=1)
+    runs = [p["prompt_index"] for p in grouped]
+    assert sorted(p["n"] for p in grouped) == list(range(7))
+    assert len([i for i in range(1, 7) if runs[i] != runs[i - 1]]) == 2  # three stretches, two changes
+    assert group_by_prompt(pairs, seed=1) == grouped
+
+
+def test_pairs_become_labels_once_per_answer():
+    from helpers.synth.preferences import pairs_to_labels
+
+    pairs = [{"prompt": "p", "chosen": "a", "rejected": "b"}, {"prompt": "p", "chosen": "a", "rejected": "c"},
+             {"prompt": "p", "chosen": "b", "rejected": "c"}]
+    rows = pairs_to_labels(pairs)
+    assert [(r["completion"], r["label"]) for r in rows] == [("a", True), ("b", False), ("c", False)]

@@ -212,3 +212,17 @@ def test_train_arm_measures_its_run_and_row_frees_the_model(tmp_path):
     row = arm.row(lambda m: {"layers": m.config.num_hidden_layers})
     assert row["arm"] == "tiny_arm" and row["layers"] == 2 and set(arm.cost()) <= set(row)
     assert arm.model is None
+
+
+def test_preference_configs_and_the_trainers_the_notebooks_import(tmp_path):
+    """TRL has removed experimental trainers without notice: the pin is the contract, and this import holds it."""
+    from trl import DPOTrainer, KTOTrainer  # noqa: F401  (notebooks 14, 15, 16)
+    from trl.experimental.orpo import ORPOTrainer  # noqa: F401  (notebook 16)
+
+    profile = get_profile("smoke")
+    dpo = train.dpo_config(profile, tmp_path, beta=0.2, loss_type=["ipo"])
+    assert dpo.precompute_ref_log_probs and dpo.beta == 0.2 and dpo.loss_type == ["ipo"] and dpo.max_steps == -1
+    kto = train.kto_config(profile, tmp_path, desirable_weight=3.0)
+    assert kto.train_sampling_strategy == "sequential" and kto.precompute_ref_log_probs and kto.desirable_weight == 3.0
+    orpo = train.orpo_config(profile, tmp_path, beta=0.25)
+    assert orpo.beta == 0.25 and orpo.save_strategy == "no"

@@ -13,7 +13,8 @@ ground floor of the package (it imports only :mod:`helpers.batching` and :mod:`h
   an answer mask (DPO sums, ORPO and SimPO average); :func:`answer_logprobs` scores whole answers after
   their prompts, teacher-forced.
 * **Generation.** :func:`generate` (clean answers for grading), :func:`generate_with_stats` (and how
-  fast), :func:`generate_until_stop` / :func:`stop_rate` (did each answer stop before its budget).
+  fast), :func:`generate_until_stop` / :func:`stop_rate` (did each answer stop before its budget), and
+  :func:`sample` (one sampled answer per prompt with the token masks RL and KL estimates need).
 
 Generation details that matter:
 
@@ -394,6 +395,44 @@ def generate_until_stop(model: Any, tokenizer: Any, prompts: Sequence[str], *, m
         end = len(row) if stop is None else stop + 1
         completions.append(Completion(text=tokenizer.decode(row[:end]), stopped=stop is not None, new_tokens=end))
     return completions
+
+
+@dataclass
+class Rollout:
+    """Prompts with one sampled response each, padded into one batch."""
+
+    input_ids: torch.Tensor  # (batch, length): left-padded prompt, then the response, right-padded
+    attention_mask: torch.Tensor  # (batch, length): 1 on real tokens
+    mask: torch.Tensor  # (batch, length - 1): 1 on positions that predict a response token
+    start: int  # the first such position: every prompt ends there, as prompts are left-padded
+    texts: list[str]  # the responses, decoded without special tokens
+    lengths: list[int]  # response tokens per row, EOS included when the row stopped
+
+
+def sample(model: Any, tokenizer: Any, prompts: Sequence[Prompt], *, max_new_tokens: int) -> Rollout:
+    """One response per prompt, sampled from the model as it is (temperature 1, no truncation)."""
+    texts = render_prompts(tokenizer, prompts)
+    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+    eos_ids = model_eos_ids(model, tokenizer)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
+    device = device_of(model)
+    prompt_ids, prompt_mask = pad_rows(encoded, pad_id, side="left", device=device)
+    config = GenerationConfig(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
+                              pad_token_id=pad_id, eos_token_id=eos_ids)
+    with torch.no_grad():
+        out = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
+    responses = out[:, prompt_ids.shape[1]:].tolist()
+    kept = []
+    for row in responses:
+        stop = first_stop(row, eos_ids)
+        kept.append(row if stop is None else row[:stop + 1])  # the EOS is an action too: it ends the answer
+    response_ids, response_mask = pad_rows(kept, pad_id, side="right", device=device)
+    input_ids = torch.cat([prompt_ids, response_ids], dim=1)
+    attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
+    mask = torch.cat([torch.zeros_like(prompt_mask), response_mask], dim=1)[:, 1:].float()
+    decoded = tokenizer.batch_decode(kept, skip_special_tokens=True)
+    start = prompt_ids.shape[1] - 1
+    return Rollout(input_ids, attention_mask, mask, start, decoded, [len(row) for row in kept])
 
 
 def stop_rate(completions: Sequence[Completion]) -> float:

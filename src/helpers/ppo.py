@@ -3,7 +3,7 @@
 TRL 1.16 no longer ships a PPO trainer, and the lesson is the algorithm itself, so it is written out here in
 small pieces, each a function a notebook can call and a test can check:
 
-1. :func:`sample` draws one response per prompt from the current policy (plain sampling at temperature 1,
+1. :func:`helpers.lm.sample` draws one response per prompt from the current policy (plain sampling at temperature 1,
    no top-k/top-p, so the tokens come from the distribution whose log-probabilities PPO uses).
 2. The reward function (a learned reward model or a programmatic grader) gives one score per response.
 3. :func:`helpers.lm.token_logprobs` evaluates the rollout without gradients: the policy's log-probabilities and values,
@@ -31,10 +31,8 @@ from typing import Any
 
 import torch
 from torch import nn
-from transformers import GenerationConfig
 
-from helpers.batching import pad_rows
-from helpers.lm import Prompt, device_of, first_stop, model_eos_ids, render_prompts, token_logprobs
+from helpers.lm import Prompt, device_of, sample, token_logprobs
 
 
 @dataclass(frozen=True)
@@ -79,44 +77,6 @@ class PolicyWithValue(nn.Module):
         """``(logprobs, values)``, both ``(batch, length - 1 - start)``: see :func:`helpers.lm.token_logprobs`."""
         logprobs, hidden = token_logprobs(self.model, input_ids, attention_mask, start=start, hidden=True)
         return logprobs, self.value_head(hidden).squeeze(-1).float()
-
-
-@dataclass
-class Rollout:
-    """Prompts with one sampled response each, padded into one batch."""
-
-    input_ids: torch.Tensor  # (batch, length): left-padded prompt, then the response, right-padded
-    attention_mask: torch.Tensor  # (batch, length): 1 on real tokens
-    mask: torch.Tensor  # (batch, length - 1): 1 on positions that predict a response token
-    start: int  # the first such position: every prompt ends there, as prompts are left-padded
-    texts: list[str]  # the responses, decoded without special tokens
-    lengths: list[int]  # response tokens per row, EOS included when the row stopped
-
-
-def sample(model: nn.Module, tokenizer: Any, prompts: Sequence[Prompt], *, max_new_tokens: int) -> Rollout:
-    """One response per prompt, sampled from the model as it is (temperature 1, no truncation)."""
-    texts = render_prompts(tokenizer, prompts)
-    encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    eos_ids = model_eos_ids(model, tokenizer)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
-    device = device_of(model)
-    prompt_ids, prompt_mask = pad_rows(encoded, pad_id, side="left", device=device)
-    config = GenerationConfig(do_sample=True, temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=max_new_tokens,
-                              pad_token_id=pad_id, eos_token_id=eos_ids)
-    with torch.no_grad():
-        out = model.generate(input_ids=prompt_ids, attention_mask=prompt_mask, generation_config=config)
-    responses = out[:, prompt_ids.shape[1]:].tolist()
-    kept = []
-    for row in responses:
-        stop = first_stop(row, eos_ids)
-        kept.append(row if stop is None else row[:stop + 1])  # the EOS is an action too: it ends the answer
-    response_ids, response_mask = pad_rows(kept, pad_id, side="right", device=device)
-    input_ids = torch.cat([prompt_ids, response_ids], dim=1)
-    attention_mask = torch.cat([prompt_mask, response_mask], dim=1)
-    mask = torch.cat([torch.zeros_like(prompt_mask), response_mask], dim=1)[:, 1:].float()
-    decoded = tokenizer.batch_decode(kept, skip_special_tokens=True)
-    start = prompt_ids.shape[1] - 1
-    return Rollout(input_ids, attention_mask, mask, start, decoded, [len(row) for row in kept])
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -103,8 +103,9 @@ class Claim:
         seen = f"observed {_rounded(self.observed)}"
         if self.interval:
             low, high = self.interval["interval"]
-            seen += (f" (interval [{low}, {high}], {self.test}, n = {self.interval['n']}; smallest detectable "
-                     f"effect about {self.interval['detectable']})")
+            detectable = self.interval["detectable"]
+            seen += (f" (interval [{low}, {high}], {self.test}, n = {self.interval['n']}"
+                     + (f"; smallest detectable effect about {detectable})" if detectable is not None else ")"))
         return f"[{self.verdict.upper()}] {self.id}: {self.statement}\n         {seen}; expected {self.expected}"
 
 
@@ -142,8 +143,8 @@ class Report:
         self._add(Claim(claim_id, statement, _jsonable(observed), expected, bool(holds), enforced))
 
     def test(self, claim_id: str, statement: str, interval: Interval, *, bar: float = 0.0,
-             direction: Direction = "greater", enforced: bool = True) -> str:
-        """Record a claim decided by an interval (see :mod:`helpers.stats`) against ``bar``; return its verdict.
+             direction: Direction = "greater", enforced: bool = True) -> None:
+        """Record a claim decided by an interval (see :mod:`helpers.stats`) against ``bar`` and print it.
 
         ``direction="greater"`` claims the quantity is above ``bar``: it holds when the whole interval is,
         did not hold when the whole interval is below, and is inconclusive when ``bar`` lies inside.
@@ -153,7 +154,6 @@ class Report:
         claim = Claim(claim_id, statement, _jsonable(round(interval.estimate, 6)), expected, word == "holds",
                       enforced, word, interval.test, interval.as_dict())
         self._add(claim)
-        return claim.verdict
 
     def _add(self, claim: Claim) -> None:
         self.claims = [c for c in self.claims if c.id != claim.id] + [claim]

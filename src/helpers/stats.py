@@ -21,11 +21,13 @@ convention the course uses for "beyond noise" (one-sided 95 %, as in most A/B re
 * :func:`mean_interval`: one mean of per-item values (bootstrap);
 * :func:`auroc`: the chance a positive scores above a negative, with a bootstrap interval.
 
-Bootstraps use a fixed seed, so the same numbers always give the same interval.
+Bootstraps use a fixed seed, so the same numbers always give the same interval. With fewer than two items an
+interval spans everything: the verdict is then *inconclusive*, whatever the bar.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -111,16 +113,26 @@ def _from_draws(estimate: float, draws: np.ndarray, n: int, test: str, level: fl
 
 def _as_array(values: Sequence[float], name: str) -> np.ndarray:
     array = np.asarray(values, dtype=float)
-    if array.ndim != 1 or len(array) < 2:
-        raise ValueError(f"{name} needs at least two per-item values, got {len(array)}")
+    if array.ndim != 1:
+        raise ValueError(f"{name} needs a flat list of per-item values")
     if not np.isfinite(array).all():
         raise ValueError(f"{name} holds non-finite values")
     return array
 
 
+def _too_few(values: np.ndarray, test: str, level: float) -> Interval | None:
+    """With fewer than two items nothing can be told: an interval over everything, so any claim is inconclusive."""
+    if len(values) >= 2:
+        return None
+    estimate = float(values.mean()) if len(values) else float("nan")
+    return Interval(estimate, -math.inf, math.inf, len(values), test, level, None)
+
+
 def mean_interval(values: Sequence[float], *, level: float = LEVEL, n_boot: int = N_BOOT, seed: int = 0) -> Interval:
     """Bootstrap interval of the mean of per-item values."""
     x = _as_array(values, "mean_interval")
+    if few := _too_few(x, "bootstrap of the mean", level):
+        return few
     return _from_draws(x.mean(), _bootstrap(x, lambda v: v.mean(axis=1), n_boot, seed), len(x),
                        "bootstrap of the mean", level)
 
@@ -131,6 +143,8 @@ def paired_difference(a: Sequence[float], b: Sequence[float], *, level: float = 
     if len(a) != len(b):
         raise ValueError(f"paired scores need the same items: {len(a)} vs {len(b)}")
     d = _as_array(a, "paired_difference") - _as_array(b, "paired_difference")
+    if few := _too_few(d, "paired bootstrap of per-item differences", level):
+        return few
     return _from_draws(d.mean(), _bootstrap(d, lambda v: v.mean(axis=1), n_boot, seed), len(d),
                        "paired bootstrap of per-item differences", level)
 
@@ -139,6 +153,9 @@ def unpaired_difference(a: Sequence[float], b: Sequence[float], *, level: float 
                         seed: int = 0) -> Interval:
     """Interval of mean(a) - mean(b) for two groups of different items (each resampled on its own)."""
     x, y = _as_array(a, "unpaired_difference"), _as_array(b, "unpaired_difference")
+    if min(len(x), len(y)) < 2:
+        return Interval(float(x.mean() - y.mean()) if len(x) and len(y) else math.nan, -math.inf, math.inf,
+                        len(x) + len(y), "bootstrap of a difference of means", level, None)
     draws = (_bootstrap(x, lambda v: v.mean(axis=1), n_boot, seed)
              - _bootstrap(y, lambda v: v.mean(axis=1), n_boot, seed + 1))
     return _from_draws(x.mean() - y.mean(), draws, len(x) + len(y), "bootstrap of a difference of means", level)
@@ -148,6 +165,8 @@ def auroc(positive: Sequence[float], negative: Sequence[float], *, level: float 
           seed: int = 0) -> Interval:
     """AUROC (a positive above a negative, ties half) with a bootstrap interval over both groups."""
     pos, neg = _as_array(positive, "auroc"), _as_array(negative, "auroc")
+    if min(len(pos), len(neg)) < 2:
+        return Interval(math.nan, -math.inf, math.inf, len(pos) + len(neg), "AUROC with a bootstrap interval", level)
 
     def area(p: np.ndarray, q: np.ndarray) -> np.ndarray:
         greater = (p[..., :, None] > q[..., None, :]).mean(axis=(-2, -1))

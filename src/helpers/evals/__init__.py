@@ -3,7 +3,8 @@
 - :mod:`~helpers.evals.graders`: exact match, numeric answers, verifiable constraints, unit-tested code.
 - :mod:`~helpers.sandbox`: :func:`run_tests` runs model-written code in a limited child process,
   against tests as data (:class:`CallCases`) that the code's process never sees the answers of.
-- :mod:`~helpers.evals.drift`: :func:`mean_token_kl` to a reference model and :func:`perplexity`;
+- :mod:`~helpers.evals.drift`: :func:`mean_token_kl` to a reference model (teacher-forced on given texts),
+  :func:`sampled_kl` (on the model's own sampled answers, the KL that RLHF penalises) and :func:`perplexity`;
   :class:`RealPositionLogits` lines a prompt-tuned model's logits up with its input.
 - :mod:`~helpers.evals.collapse`: :func:`label_share`, the share of answers that are a task's labels.
 - :mod:`~helpers.evals.reward`: reward-model scores and win rates.
@@ -18,7 +19,7 @@ from here (``generate``, ``answer_logprobs``, ...) are that module's.
 """
 
 from helpers.evals.collapse import is_label, label_share
-from helpers.evals.drift import RealPositionLogits, mean_token_kl, perplexity, virtual_token_count
+from helpers.evals.drift import RealPositionLogits, mean_token_kl, perplexity, sampled_kl, virtual_token_count
 from helpers.evals.graders import (
     check_constraint,
     check_constraints,
@@ -58,7 +59,7 @@ __all__ = [
     "GenerationStats", "SandboxResult", "check_constraint", "check_constraints", "code_score",
     "constraint_score", "exact_match", "extract_code", "extract_number", "generate", "generate_with_stats",
     "is_label", "label_share", "mean_token_kl", "normalize_text", "numeric_match", "pairwise_win_rate",
-    "perplexity", "render_prompts", "run_many", "run_tests", "score_with_reward_model", "win_rate",
+    "perplexity", "render_prompts", "sampled_kl", "run_many", "run_tests", "score_with_reward_model", "win_rate",
     "CallCases", "network_isolation", "plain_equal",
     "GeneralBattery", "answer_in_response", "general_battery", "general_suite",
     "IDK_ANSWER", "Tally", "answer_logprobs", "grade", "is_abstention", "separation", "tally",

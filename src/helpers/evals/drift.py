@@ -87,6 +87,30 @@ def mean_token_kl(model: Any, ref_model: Any, tokenizer: Any, prompts_or_texts: 
     return total / count
 
 
+def sampled_kl(model: Any, reference: Any, tokenizer: Any, prompts: Sequence[Any], *, max_new_tokens: int,
+               samples: int = 1, seed: int = 0, batch_size: int = 16) -> list[float]:
+    """Per prompt, a Monte Carlo estimate of KL(π ‖ π_ref) over whole answers, in nats.
+
+    Answers are sampled from ``model`` at temperature 1 (:func:`helpers.lm.sample`) and each contributes
+    ``Σ_t log π(y_t) - log π_ref(y_t)`` over its tokens, end of turn included; the mean over a prompt's
+    ``samples`` answers is unbiased for the KL of that prompt's answer distribution. It is the quantity PPO's
+    penalty charges and DPO's β constrains, measured the same way for every method, so notebooks 13-17 can put
+    them on one axis. (Individual estimates can be negative; their mean cannot, in expectation.)
+    """
+    rows = [prompt for prompt in prompts for _ in range(samples)]
+    per_answer: list[float] = []
+    with torch.random.fork_rng(devices=[lm.device_of(model)] if lm.device_of(model).type == "cuda" else []):
+        torch.manual_seed(seed)
+        for first in range(0, len(rows), batch_size):
+            rollout = lm.sample(model, tokenizer, rows[first:first + batch_size], max_new_tokens=max_new_tokens)
+            start, mask = rollout.start, rollout.mask[:, rollout.start:]
+            with torch.inference_mode(), EvalMode(model, reference):
+                own = lm.token_logprobs(model, rollout.input_ids, rollout.attention_mask, start=start)
+                ref = lm.token_logprobs(reference, rollout.input_ids, rollout.attention_mask, start=start)
+            per_answer += ((own - ref.to(own.device)) * mask.to(own.device)).sum(-1).tolist()
+    return [sum(per_answer[i * samples:(i + 1) * samples]) / samples for i in range(len(prompts))]
+
+
 def perplexity(model: Any, tokenizer: Any, texts: Sequence[str], *, batch_size: int = 8,
                max_length: int = 256) -> float:
     """Token-weighted perplexity ``exp(sum NLL / number of predicted tokens)`` over ``texts``.

@@ -10,6 +10,8 @@ a constraint checker, a sentiment lexicon...). This module turns those samples i
 - :func:`subsample_desirable`: keeps all undesirable rows and a deterministic subset of desirable ones
   so that they make up ``desirable_fraction`` of the result (the KTO data-imbalance experiment).
 - :func:`kto_desirable_weight`: the matching loss weight for desirable examples.
+- :func:`group_by_prompt`: pairs reordered so each prompt's pairs sit together (reward-model batches).
+- :func:`pairs_to_labels`: pairs as KTO rows, chosen desirable and rejected undesirable, each answer once.
 
 All functions are pure: the samples come in as data, no model is involved. Prompts may be strings or
 message lists; with message lists the answers come out as ``[{"role": "assistant", ...}]``, the
@@ -177,3 +179,29 @@ def kto_desirable_weight(n_desirable: int, n_undesirable: int, ratio: float = 1.
     if n_desirable <= 0 or n_undesirable <= 0:
         raise ValueError("both counts must be positive")
     return ratio * n_undesirable / n_desirable
+
+
+def group_by_prompt(pairs: Sequence[dict], seed: int = 0) -> list[dict]:
+    """Pairs reordered so that each prompt's pairs sit next to each other, the prompts in a seeded random order.
+
+    Read in this order (sequential sampling), a batch holds whole prompts' comparisons, as InstructGPT trains
+    its reward model (all C(K,2) pairs of a prompt in one batch element). Shuffled as separate rows, the same
+    answers come back in many steps of one epoch, and the reward model overfits them within that epoch.
+    """
+    order: dict[Any, list[dict]] = {}
+    for pair in pairs:
+        order.setdefault(pair.get("prompt_index", id(pair)), []).append(pair)
+    groups = list(order.values())
+    random.Random(seed).shuffle(groups)
+    return [pair for group in groups for pair in group]
+
+
+def pairs_to_labels(pairs: Sequence[dict]) -> list[dict]:
+    """KTO rows from preference pairs, as the KTO paper converts them: each pair's chosen answer desirable, its
+    rejected answer undesirable; an answer that appears in several pairs counts once, with its first label."""
+    rows: dict[tuple[str, str], dict] = {}
+    for pair in pairs:
+        for side, label in (("chosen", True), ("rejected", False)):
+            key = (repr(pair["prompt"]), repr(pair[side]))
+            rows.setdefault(key, {"prompt": pair["prompt"], "completion": pair[side], "label": label})
+    return list(rows.values())
