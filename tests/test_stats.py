@@ -66,3 +66,15 @@ def test_auroc_and_its_interval():
 def test_mean_interval_covers_the_mean():
     interval = stats.mean_interval([1.0, 2.0, 3.0, 4.0, 5.0])
     assert interval.low < 3.0 < interval.high and interval.n == 5
+
+
+def test_a_stratified_difference_weighs_each_part_as_the_score_does():
+    # a score that is the mean of two parts: 2 constraint items and 6 questions
+    a = [1.0, 1.0] + [0.0] * 6
+    b = [0.0, 0.0] + [0.0] * 6
+    strata = ["c", "c"] + ["q"] * 6
+    interval = stats.paired_difference(a, b, strata=strata)
+    assert interval.estimate == pytest.approx(0.5)  # (1 - 0) / 2 + (0 - 0) / 2, not 2/8
+    assert stats.paired_difference(a, b).estimate == pytest.approx(0.25)
+    with pytest.raises(ValueError, match="one stratum label per item"):
+        stats.paired_difference(a, b, strata=["c"])

@@ -62,3 +62,18 @@ def test_suite_scores_a_model_against_its_start(tiny):
     assert general_suite(moved, model, tokenizer, battery, parts=["kl"])["kl_to_start"] > 1e-4
     with pytest.raises(ValueError, match="subset"):
         general_suite(model, model, tokenizer, battery, parts=["vibes"])
+
+
+def test_per_item_scores_come_back_on_request_and_pair_by_strata(mixed):
+    from helpers import stats
+    from helpers.evals import general_battery, general_items, general_suite
+
+    model, tokenizer = mixed
+    battery = general_battery(tokenizer, n_kl=1, n_constraints=2, n_questions=3, constraint_new_tokens=3,
+                              answer_new_tokens=3)
+    plain = general_suite(model, model, tokenizer, battery, parts=("constraints", "qa"))
+    assert "constraint_items" not in plain
+    scores = general_suite(model, model, tokenizer, battery, parts=("constraints", "qa"), items=True)
+    values, strata = general_items(scores)
+    assert len(values) == 5 and strata == ["constraints"] * 2 + ["questions"] * 3
+    assert scores["general_score"] == pytest.approx(stats.paired_difference(values, [0.0] * 5, strata=strata).estimate)

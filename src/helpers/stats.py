@@ -137,16 +137,31 @@ def mean_interval(values: Sequence[float], *, level: float = LEVEL, n_boot: int 
                        "bootstrap of the mean", level)
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float], *, level: float = LEVEL, n_boot: int = N_BOOT,
-                      seed: int = 0) -> Interval:
-    """Interval of mean(a - b) for two arms scored on the same items (item i of ``a`` pairs with item i of ``b``)."""
+def paired_difference(a: Sequence[float], b: Sequence[float], *, strata: Sequence[str] | None = None,
+                      level: float = LEVEL, n_boot: int = N_BOOT, seed: int = 0) -> Interval:
+    """Interval of mean(a - b) for two arms scored on the same items (item i of ``a`` pairs with item i of ``b``).
+
+    With ``strata`` (a label per item) the quantity is the mean over strata of each stratum's mean difference,
+    and items are resampled within their stratum: a score that averages two parts of different sizes (the
+    general battery's constraints and questions) is compared as it is defined.
+    """
     if len(a) != len(b):
         raise ValueError(f"paired scores need the same items: {len(a)} vs {len(b)}")
     d = _as_array(a, "paired_difference") - _as_array(b, "paired_difference")
-    if few := _too_few(d, "paired bootstrap of per-item differences", level):
-        return few
-    return _from_draws(d.mean(), _bootstrap(d, lambda v: v.mean(axis=1), n_boot, seed), len(d),
-                       "paired bootstrap of per-item differences", level)
+    if strata is None:
+        if few := _too_few(d, "paired bootstrap of per-item differences", level):
+            return few
+        return _from_draws(d.mean(), _bootstrap(d, lambda v: v.mean(axis=1), n_boot, seed), len(d),
+                           "paired bootstrap of per-item differences", level)
+    if len(strata) != len(d):
+        raise ValueError(f"one stratum label per item: {len(strata)} labels for {len(d)} items")
+    test = "paired bootstrap of per-item differences, within strata"
+    groups = [d[np.asarray(strata) == label] for label in dict.fromkeys(strata)]
+    if any(len(g) < 2 for g in groups):
+        return Interval(float(np.mean([g.mean() for g in groups if len(g)])), -math.inf, math.inf, len(d), test,
+                        level, None)
+    draws = np.mean([_bootstrap(g, lambda v: v.mean(axis=1), n_boot, seed + k) for k, g in enumerate(groups)], axis=0)
+    return _from_draws(float(np.mean([g.mean() for g in groups])), draws, len(d), test, level)
 
 
 def unpaired_difference(a: Sequence[float], b: Sequence[float], *, level: float = LEVEL, n_boot: int = N_BOOT,

@@ -40,7 +40,7 @@ from helpers.evals.probes import (
     tally,
 )
 from helpers.evals.reward import pairwise_win_rate, score_with_reward_model, win_rate
-from helpers.evals.suite import GeneralBattery, general_battery, general_suite
+from helpers.evals.suite import GeneralBattery, general_battery, general_items, general_suite
 from helpers.lm import (
     Completion,
     GenerationStats,
@@ -61,6 +61,6 @@ __all__ = [
     "is_label", "label_share", "mean_token_kl", "normalize_text", "numeric_match", "pairwise_win_rate",
     "perplexity", "render_prompts", "sampled_kl", "run_many", "run_tests", "score_with_reward_model", "win_rate",
     "CallCases", "network_isolation", "plain_equal",
-    "GeneralBattery", "answer_in_response", "general_battery", "general_suite",
+    "GeneralBattery", "answer_in_response", "general_battery", "general_items", "general_suite",
     "IDK_ANSWER", "Tally", "answer_logprobs", "grade", "is_abstention", "separation", "tally",
 ]

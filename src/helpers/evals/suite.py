@@ -9,11 +9,12 @@ Three views of the same question, from smooth to behavioural:
 - ``qa_accuracy``: short general questions with checkable answers (``data/general_questions.jsonl``:
   capitals, science, arithmetic, word knowledge), right when an accepted answer appears in the reply.
 
-``general_score`` is the mean of the two behavioural scores. :func:`general_battery` fixes the items once
-(seeded), :func:`general_suite` scores a model on them and returns a plain dict, so notebooks 07, 10, 11
-and 17 report the same numbers under the same names. Generation, KL and constraint grading reuse
-:func:`~helpers.evals.generate`, :func:`~helpers.evals.mean_token_kl` and
-:func:`~helpers.evals.constraint_score`.
+``general_score`` is the mean of the two behavioural scores; the per-item scores behind it come back too
+(``constraint_items``, ``qa_items``; :func:`general_items` joins them for a paired test).
+:func:`general_battery` fixes the items once (seeded), :func:`general_suite` scores a model on them and
+returns a plain dict, so notebooks 07, 10, 11 and 17 report the same numbers under the same names.
+Generation, KL and constraint grading reuse :func:`~helpers.lm.generate`, :func:`~helpers.evals.mean_token_kl`
+and :func:`~helpers.evals.constraint_score`.
 """
 
 from __future__ import annotations
@@ -79,11 +80,13 @@ def general_battery(tokenizer: Any, *, n_kl: int = 12, n_constraints: int = 12, 
 
 
 def general_suite(model: Any, reference: Any, tokenizer: Any, battery: GeneralBattery, *,
-                  parts: Collection[str] = SUITE_PARTS, batch_size: int | None = None) -> dict[str, Any]:
+                  parts: Collection[str] = SUITE_PARTS, batch_size: int | None = None,
+                  items: bool = False) -> dict[str, Any]:
     """Score ``model`` on the battery; ``reference`` is the frozen starting model the KL is measured to.
 
     ``parts`` picks a subset (``"kl"`` alone is cheap enough to run every few training steps). The dict holds
-    only the scores asked for, plus ``general_score`` when both behavioural parts ran.
+    only the scores asked for, plus ``general_score`` when both behavioural parts ran, and with ``items`` the
+    per-item scores too (``constraint_items``, ``qa_items``: see :func:`general_items`).
     """
     unknown = set(parts) - set(SUITE_PARTS)
     if unknown or not parts:
@@ -96,12 +99,24 @@ def general_suite(model: Any, reference: Any, tokenizer: Any, battery: GeneralBa
     if "constraints" in parts:
         responses = generate(model, tokenizer, list(battery.constraint_prompts),
                              max_new_tokens=battery.constraint_new_tokens, batch_size=batch_size, progress=False)
-        scores["constraint_pass"] = constraint_score(responses, battery.constraint_lists)["prompt_level"]
+        graded = constraint_score(responses, battery.constraint_lists)
+        scores["constraint_pass"] = graded["prompt_level"]
+        scores["constraint_items"] = [float(ok) for ok in graded["per_prompt"]]
     if "qa" in parts:
         replies = generate(model, tokenizer, list(battery.questions), max_new_tokens=battery.answer_new_tokens,
                            batch_size=batch_size, progress=False)
-        scores["qa_accuracy"] = float(np.mean([answer_in_response(reply, answers)
-                                               for reply, answers in zip(replies, battery.answers, strict=True)]))
+        scores["qa_items"] = [float(answer_in_response(reply, answers))
+                              for reply, answers in zip(replies, battery.answers, strict=True)]
+        scores["qa_accuracy"] = float(np.mean(scores["qa_items"]))
     if "constraint_pass" in scores and "qa_accuracy" in scores:
         scores["general_score"] = (scores["constraint_pass"] + scores["qa_accuracy"]) / 2
+    if not items:
+        scores = {k: v for k, v in scores.items() if not k.endswith("_items")}
     return scores
+
+
+def general_items(scores: dict[str, Any]) -> tuple[list[float], list[str]]:
+    """The per-item scores behind ``general_score`` and their strata, for a paired test between two arms:
+    ``stats.paired_difference(a_items, b_items, strata=strata)`` compares general scores as they are defined."""
+    items = scores["constraint_items"] + scores["qa_items"]
+    return items, ["constraints"] * len(scores["constraint_items"]) + ["questions"] * len(scores["qa_items"])
