@@ -125,3 +125,18 @@ def test_saving_prints_a_repository_relative_path(results_tmp, capsys):
     assert display_path(results_tmp / "smoke" / "99_example.json") == "99_example.json"
     _report().save()
     assert str(results_tmp) not in capsys.readouterr().out
+
+
+def test_claims_stand_beside_the_committed_run_of_another_profile(monkeypatch, tmp_path):
+    committed = _report("gpu")
+    committed.claim("shared", "both runs make it", observed=0.51234, expected="> 0", holds=True)
+    committed.claim("gpu_only", "only the gpu run makes it", observed=1.0, expected="> 0", holds=False, enforced=False)
+    (tmp_path / "results" / "gpu").mkdir(parents=True)
+    (tmp_path / "results" / "gpu" / "99_example.json").write_text(json.dumps(committed.to_dict()))
+    monkeypatch.setattr("helpers.report.repo_root", lambda: tmp_path)
+    here = _report("cpu")
+    here.claim("shared", "both runs make it", observed=0.2, expected="> 0", holds=True)
+    table = here.beside("gpu")
+    assert table.loc["shared", "cpu verdict"] == "holds" and table.loc["shared", "gpu observed"] == 0.5123
+    assert table.loc["gpu_only", "gpu verdict"] == "not replicated" and table.loc["gpu_only", "cpu verdict"] == ""
+    assert here.beside("nothing-here") is None

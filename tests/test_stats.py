@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from helpers import stats
@@ -78,3 +79,22 @@ def test_a_stratified_difference_weighs_each_part_as_the_score_does():
     assert stats.paired_difference(a, b).estimate == pytest.approx(0.25)
     with pytest.raises(ValueError, match="one stratum label per item"):
         stats.paired_difference(a, b, strata=["c"])
+
+
+def test_an_interval_prints_estimate_interval_and_n():
+    interval = stats.Interval(0.09375, 0.03125, 0.171875, 32, "paired bootstrap")
+    assert str(interval) == "+0.0938 [+0.0312, +0.172] (n = 32)"
+
+
+def test_a_trend_is_the_slope_of_the_means_and_tells_up_from_down():
+    rng = np.random.default_rng(0)
+    base = rng.normal(size=40)
+    rising = [base + 0.5 * k + rng.normal(scale=0.1, size=40) for k in range(4)]
+    trend = stats.paired_trend([0, 1, 2, 3], rising)
+    assert abs(trend.estimate - np.polyfit(range(4), [s.mean() for s in rising], 1)[0]) < 1e-9
+    assert stats.decide(trend) == "holds"
+    assert stats.decide(stats.paired_trend([0, 1, 2, 3], rising[::-1])) == "did not hold"
+    flat = [base + rng.normal(scale=1.0, size=40) for _ in range(4)]
+    assert stats.decide(stats.paired_trend([0, 1, 2, 3], flat)) == "inconclusive"
+    with pytest.raises(ValueError, match="same items"):
+        stats.paired_trend([0, 1], [[1.0, 2.0], [1.0]])

@@ -230,6 +230,28 @@ class Report:
                                             "statement"]).set_index("claim")
         return table.style.set_properties(**{"text-align": "left", "white-space": "pre-wrap"})
 
+    def committed(self, profile: str) -> dict[str, Any] | None:
+        """This notebook's committed results of another profile (``results/<profile>/``), or None when there are
+        none: a notebook reads them to say, from numbers rather than prose, where another scale's run differs."""
+        path = repo_root() / "results" / profile / f"{self.notebook}.json"
+        return load_results(path) if path.exists() else None
+
+    def beside(self, profile: str) -> Any:
+        """This run's claims beside the committed run of ``profile``: verdict and observed value of each side, one
+        row a claim (a claim only one side made is blank on the other). None when ``profile`` has no results."""
+        import pandas as pd
+
+        other = self.committed(profile)
+        if other is None:
+            return None
+        mine = {c.id: (c.verdict, _rounded(c.observed)) for c in self.claims}
+        theirs = {c["id"]: (verdict_of(c), _rounded(c["observed"])) for c in other["claims"]}
+        here, blank = self.profile.name, ("", "")
+        rows = [{"claim": cid, f"{here} verdict": mine.get(cid, blank)[0], f"{here} observed": mine.get(cid, blank)[1],
+                 f"{profile} verdict": theirs.get(cid, blank)[0], f"{profile} observed": theirs.get(cid, blank)[1]}
+                for cid in [*mine, *(c for c in theirs if c not in mine)]]
+        return pd.DataFrame(rows).set_index("claim")
+
     def enforce(self) -> None:
         """Raise when an enforced claim did not hold and the profile asserts claims (``smoke`` only records
         them). An inconclusive claim never raises: it says the run could not tell, not that it was wrong."""

@@ -58,6 +58,10 @@ class Interval:
     level: float = LEVEL
     detectable: float | None = None
 
+    def __str__(self) -> str:
+        """How a notebook prints it: estimate, interval and n, e.g. ``+0.094 [+0.031, +0.172] (n = 32)``."""
+        return f"{self.estimate:+.3g} [{self.low:+.3g}, {self.high:+.3g}] (n = {self.n})"
+
     def as_dict(self) -> dict:
         return {"estimate": _round(self.estimate), "interval": [_round(self.low), _round(self.high)],
                 "n": self.n, "test": self.test, "level": self.level,
@@ -192,3 +196,27 @@ def auroc(positive: Sequence[float], negative: Sequence[float], *, level: float 
     draws = np.array([area(pos[rng.integers(0, len(pos), len(pos))], neg[rng.integers(0, len(neg), len(neg))])
                       for _ in range(min(n_boot, 2000))])
     return _from_draws(float(area(pos, neg)), draws, len(pos) + len(neg), "AUROC with a bootstrap interval", level)
+
+
+def paired_trend(levels: Sequence[float], scores: Sequence[Sequence[float]], *, level: float = LEVEL,
+                 n_boot: int = N_BOOT, seed: int = 0) -> Interval:
+    """Interval of the least-squares slope of the mean score against ``levels`` (one arm per level, every arm
+    scored on the same items: ``scores[j][i]`` is item i under level j), items resampled jointly across arms.
+
+    A trend test asks "does the score move with the knob overall", which a sweep can pass while single steps
+    go the other way; demanding every step be monotone fails on noise alone.
+    """
+    x = _as_array(levels, "paired_trend")
+    if len(scores) != len(x) or len(x) < 2:
+        raise ValueError(f"one list of scores per level, and at least two levels: {len(x)} levels, {len(scores)} lists")
+    rows = [_as_array(s, "paired_trend") for s in scores]
+    if len({row.size for row in rows}) != 1:
+        raise ValueError(f"every level needs scores on the same items: {[row.size for row in rows]} items")
+    table = np.stack(rows)  # levels x items
+    centred = (x - x.mean()) / ((x - x.mean()) ** 2).sum()
+    test = "paired bootstrap of the slope over levels"
+    per_item = centred @ table  # each item's own slope; their mean is the slope of the means
+    if few := _too_few(per_item, test, level):
+        return few
+    return _from_draws(per_item.mean(), _bootstrap(per_item, lambda v: v.mean(axis=1), n_boot, seed),
+                       len(per_item), test, level)
