@@ -83,7 +83,7 @@ def test_stamping_refuses_other_code_smoke_runs_and_unrecorded_results(tmp_path,
     src = _notebook(tmp_path / "a.ipynb")
     with pytest.raises(SystemExit, match="different code"):
         curriculum.stamp(_executed(_notebook(tmp_path / "b.ipynb", code="y = 1"), tmp_path / "r.ipynb"), src)
-    with pytest.raises(SystemExit, match="only cpu or gpu"):
+    with pytest.raises(SystemExit, match="only real-model runs"):
         curriculum.stamp(_executed(src, tmp_path / "smoke" / "a.ipynb", profile="smoke"), src)
     run = _executed(src, tmp_path / "gpu" / "a.ipynb", profile="gpu")
     Report("a", get_profile("gpu")).save()  # results saved, but no code hash recorded for them

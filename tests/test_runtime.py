@@ -4,11 +4,29 @@ import torch
 from helpers import runtime
 
 
-def test_auto_profile_follows_cuda(monkeypatch):
+class _Props:
+    def __init__(self, gib):
+        self.total_memory = int(gib * 2**30)
+
+
+@pytest.mark.parametrize(("gib", "capability", "expected"), [(80, (9, 0), "gpu"), (15, (7, 5), "small_gpu"),
+                                                             (16, (8, 6), "small_gpu"), (24, (7, 0), "small_gpu"),
+                                                             (24, (8, 9), "gpu")])
+def test_auto_profile_follows_the_gpu_it_finds(monkeypatch, gib, capability, expected):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert runtime.resolve_profile_name("auto") == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert runtime.resolve_profile_name("AUTO") == "gpu"
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda device=None: _Props(gib))
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    assert runtime.resolve_profile_name("AUTO") == expected
+
+
+def test_small_gpu_takes_the_cpu_scale_unless_a_knob_names_its_own():
+    namespace = {"STEPS": {"smoke": 2, "cpu": 16, "gpu": 300}, "BATCH": {"smoke": 1, "cpu": 4, "gpu": 32,
+                                                                        "small_gpu": 8}}
+    knobs = runtime.resolve_knobs(namespace, "small_gpu")
+    assert knobs == {"STEPS": 16, "BATCH": 8} and namespace["STEPS"] == 16
+    assert not runtime.is_per_profile({"cpu": 1, "gpu": 2})
 
 
 def test_unknown_profile_lists_choices():
@@ -86,7 +104,7 @@ def test_constants_imported_from_helpers_are_not_knobs():
 
     knobs = runtime.resolve_knobs({"PRESETS": PRESETS, "PROFILE_NAMES": PROFILE_NAMES, "GIB": GIB,
                                    "NAMES": list(PROFILE_NAMES), "SEED": 0, "ON": True}, "cpu")
-    assert knobs == {"NAMES": ["smoke", "cpu", "gpu"], "SEED": 0, "ON": True}
+    assert knobs == {"NAMES": list(PROFILE_NAMES), "SEED": 0, "ON": True}
 
 
 def test_hardware_label_names_the_gpu_or_the_cpu_and_its_cores():

@@ -32,7 +32,7 @@ from helpers.runtime import hardware_label, resolve_profile_name
 INJECTED_TAG = "injected-parameters"
 META_KEY = "tuning_lab"
 RUN_RECORD_TAG = "run-record"  # the markdown cell a stamp writes under the title
-EVIDENCE_PROFILES = ("cpu", "gpu")  # real-model runs; smoke outputs are never committed
+EVIDENCE_PROFILES = ("cpu", "gpu", "small_gpu")  # real-model runs; smoke outputs are never committed
 
 
 def notebooks_dir() -> Path:
@@ -94,7 +94,8 @@ def output_problem(path: Path) -> str | None:
     if not stamp_meta:
         return "has outputs but no record of the real run that made them (clear them or stamp a cpu/gpu run)"
     if stamp_meta.get("profile") not in EVIDENCE_PROFILES:
-        return f"outputs come from a {stamp_meta.get('profile')!r} run; only cpu or gpu runs are committed"
+        return (f"outputs come from a {stamp_meta.get('profile')!r} run; only real-model runs "
+                f"({', '.join(EVIDENCE_PROFILES)}) are committed")
     if stamp_meta.get("source_hash") != code_hash(nb):
         return "code changed since the run that made its outputs (rerun and stamp, or clear outputs)"
     if _run_record_index(nb) is None:
@@ -117,7 +118,7 @@ def run_record_markdown(meta: dict[str, Any], results: dict[str, Any]) -> str:
 def _run_profile(run_nb: dict[str, Any]) -> str:
     profile = run_nb.get("metadata", {}).get("papermill", {}).get("parameters", {}).get("PROFILE", "auto")
     if profile not in EVIDENCE_PROFILES:
-        raise SystemExit(f"only cpu or gpu runs are stamped (this run's PROFILE is {profile!r}); "
+        raise SystemExit(f"only real-model runs (cpu, gpu, small_gpu) are stamped (this run's PROFILE is {profile!r}); "
                          "run it with `make run PROFILE=cpu NB=..`")
     return profile
 

@@ -170,3 +170,41 @@ def release_memory() -> None:
         libc = ctypes.CDLL(libc_name)
         if hasattr(libc, "malloc_trim"):
             libc.malloc_trim(0)
+
+
+# ---------------------------------------------------------------- estimates (notebook 01 derives them)
+
+
+def activation_bytes_per_token(config: Any, mixed: bool) -> float:
+    """Bytes autograd saves per token of a Llama-style decoder, in the dtypes its forward pass uses.
+
+    Notebook 01 counts these tensors by hand and checks the count against autograd; this is the shared
+    copy later notebooks and the gpu-fit table use.
+    """
+    h, i, heads = config.hidden_size, config.intermediate_size, config.num_attention_heads
+    h_kv = config.num_key_value_heads * (h // heads)
+    if mixed:  # norms stay fp32 (4 bytes); projections and attention run in 16-bit (2 bytes)
+        per_layer = 4 * h * 4 + 7 * h * 2 + 2 * h_kv * 2 + 4 * i * 2 + heads * 4
+    else:
+        per_layer = (8 * h + 2 * h_kv + 4 * i + heads) * 4
+    return config.num_hidden_layers * per_layer + config.vocab_size * 4  # + fp32 log-probs for the loss
+
+
+def estimate_training_memory(config: Any, n_params: int, batch: int, seq: int, *, mixed: bool,
+                             trainable: int | None = None) -> dict[str, float]:
+    """Peak bytes of one AdamW step (notebook 01's estimate): static columns plus the larger of two moments,
+    early in the backward pass (activations and the loss gradient alive) or late in it (gradients filled)."""
+    trainable = n_params if trainable is None else trainable
+    tokens = batch * seq
+    parts = {
+        "weights": 4 * n_params + (4 * trainable if trainable != n_params else 0),
+        "low_precision_copies": 2 * n_params if mixed else 0,
+        "adam_moments": 8 * trainable,
+        "activations": tokens * activation_bytes_per_token(config, mixed),
+        "loss_gradient": tokens * config.vocab_size * (10 if mixed else 8),
+        "gradients": 4 * trainable,
+    }
+    static = parts["weights"] + parts["adam_moments"]
+    parts["peak"] = static + max(parts["low_precision_copies"] + parts["activations"] + parts["loss_gradient"],
+                                 parts["gradients"])
+    return parts

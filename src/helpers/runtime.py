@@ -1,8 +1,9 @@
 """Profiles, device and dtype choice, seeding and the environment report.
 
-Every notebook starts from one of three profiles so that the same code runs in CI on two CPU
-cores (``smoke``), on a laptop (``cpu``) and on a GPU (``gpu``). The presets live here, in one
-place; a notebook overrides any knob with :func:`dataclasses.replace` in its parameters cell.
+Every notebook starts from a profile so that the same code runs in CI on two CPU cores (``smoke``),
+on a laptop (``cpu``), on a large GPU (``gpu``) and on a small one (``small_gpu``: under 20 GiB or
+without bf16, such as Colab's T4). The presets live here; the scale of a run lives in each notebook's
+parameters cell, as knobs given per profile.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import numpy as np
 import psutil
 import torch
 
-PROFILE_NAMES = ("smoke", "cpu", "gpu")
+PROFILE_NAMES = ("smoke", "cpu", "gpu", "small_gpu")
+KNOB_PROFILES = ("smoke", "cpu", "gpu")  # the keys every per-profile knob gives
+KNOB_FALLBACK = {"small_gpu": "cpu"}  # a profile a knob may leave out, and whose value it then takes
+SMALL_GPU_GIB = 20.0  # below this much memory (or without bf16) the gpu scale does not fit: small_gpu
 RUN_NOTE_VAR = "TUNING_LAB_RUN_NOTE"  # set by whoever launches a run, recorded in its environment report
 
 
@@ -56,16 +60,29 @@ PRESETS: dict[str, Profile] = {
     "gpu": Profile(name="gpu", model_id="smollm2-135m-instruct", train_steps=300, batch_size=32,
                    max_length=512, learning_rate=5e-5,
                    assert_claims=True),
+    # the cpu scale on a GPU too small or too slow for the gpu scale: minutes on a Colab T4
+    "small_gpu": Profile(name="small_gpu", model_id="smollm2-135m-instruct", train_steps=40, batch_size=4,
+                         max_length=256, learning_rate=5e-5, assert_claims=True),
 }
 
 
+def small_gpu(device: torch.device | None = None) -> bool:
+    """A GPU the gpu scale does not fit: under :data:`SMALL_GPU_GIB` of memory, or no bf16 (a T4 runs fp16, and
+    its speed is a fraction of the GPUs the gpu scale was sized on)."""
+    device = device or torch.device("cuda")
+    total = torch.cuda.get_device_properties(device).total_memory / 2**30
+    return total < SMALL_GPU_GIB or not supports_bf16(device)
+
+
 def resolve_profile_name(name: str) -> str:
-    """Map ``auto`` to ``gpu`` when CUDA is present, else ``cpu``; validate the others."""
+    """Map ``auto`` to ``gpu`` on a large GPU, ``small_gpu`` on a small one, else ``cpu``; validate the others."""
     if not isinstance(name, str):
         raise ValueError(f"a profile is named by a string ({', '.join(PROFILE_NAMES)} or 'auto'), got {name!r}")
     name = name.strip().lower()
     if name == "auto":
-        return "gpu" if torch.cuda.is_available() else "cpu"
+        if not torch.cuda.is_available():
+            return "cpu"
+        return "small_gpu" if small_gpu() else "gpu"
     if name not in PRESETS:
         raise ValueError(f"unknown profile {name!r}; choose one of {', '.join(PROFILE_NAMES)} or 'auto'")
     return name
@@ -84,18 +101,19 @@ def get_profile(name: str = "auto", model_id: str = "", **overrides: Any) -> Pro
 
 
 def is_per_profile(value: Any) -> bool:
-    """A knob given per profile: a dict whose keys are exactly the profile names."""
-    return isinstance(value, dict) and set(value) == set(PROFILE_NAMES)
+    """A knob given per profile: a dict whose keys are the knob profiles, and perhaps ones that fall back."""
+    return isinstance(value, dict) and set(KNOB_PROFILES) <= set(value) <= set(PROFILE_NAMES)
 
 
 def resolve_knobs(namespace: dict[str, Any], profile_name: str) -> dict[str, Any]:
     """Turn the parameters cell's knobs into plain values for one profile, and return all of them.
 
     Every UPPERCASE name of ``namespace`` (a notebook passes ``globals()``) is a knob. A per-profile
-    dict (keys exactly ``smoke``, ``cpu``, ``gpu``) is replaced *in the namespace* by this profile's
-    value, so the rest of the notebook reads ``TRAIN_STEPS`` as a number. The returned dict holds
-    every knob, resolved, which is what the results JSON records: claim thresholds included, so a
-    reader can see the bar each claim was held to. ``PROFILE`` is recorded as the resolved name.
+    dict (keys ``smoke``, ``cpu``, ``gpu``, and ``small_gpu`` where it needs its own value; without one
+    ``small_gpu`` takes the ``cpu`` value) is replaced *in the namespace* by this profile's value, so
+    the rest of the notebook reads ``TRAIN_STEPS`` as a number. The returned dict holds every knob,
+    resolved, which is what the results JSON records: claim thresholds included, so a reader can see
+    the bar each claim was held to. ``PROFILE`` is recorded as the resolved name.
     A constant imported from a ``helpers`` module (``from helpers.synth.scenes import ROLES``) is the
     course's code, not a knob, and is left out.
     """
@@ -108,7 +126,7 @@ def resolve_knobs(namespace: dict[str, Any], profile_name: str) -> dict[str, Any
         if _imported_from_helpers(name, value):
             continue
         if is_per_profile(value):
-            value = namespace[name] = value[profile_name]
+            value = namespace[name] = value.get(profile_name, value.get(KNOB_FALLBACK.get(profile_name, "")))
         knobs[name] = value
     if "PROFILE" in knobs:
         knobs["PROFILE"] = profile_name
