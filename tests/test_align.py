@@ -51,3 +51,27 @@ def test_ppo_recipe_and_the_trl_reward_adapter():
     arm = align.ppo_arm("ppo", list(by_prompt), lambda p, t: [1.0] * len(t), reference, tokenizer,
                         PPOSettings(max_new_tokens=3, epochs=1), steps=2, batch_size=2, learning_rate=1e-5)
     assert arm.result.steps == 2 and not any(p.requires_grad for p in arm.model.parameters())
+
+
+def test_pair_margins_are_chosen_minus_rejected_and_flip_with_the_sides():
+    profile = get_profile("smoke")
+    model, tokenizer = load_reference(profile.model_id, device="cpu")
+    margins = align.pair_margins(model, tokenizer, PAIRS)
+    swapped = [{**p, "chosen": p["rejected"], "rejected": p["chosen"]} for p in PAIRS]
+    assert margins.shape == (len(PAIRS),)
+    assert align.pair_margins(model, tokenizer, swapped) == pytest.approx(-margins, abs=1e-5)
+    same = [{**p, "rejected": p["chosen"]} for p in PAIRS]
+    assert align.pair_margins(model, tokenizer, same) == pytest.approx(0.0, abs=1e-5)
+    by_hand = [model_lp - other for model_lp, other in zip(
+        align.lm.answer_logprobs(model, tokenizer, [p["prompt"] for p in PAIRS],
+                                 [p["chosen"][0]["content"] + "<|im_end|>" for p in PAIRS], reduce="sum"),
+        align.lm.answer_logprobs(model, tokenizer, [p["prompt"] for p in PAIRS], ["no<|im_end|>"] * len(PAIRS),
+                                 reduce="sum"), strict=True)]
+    assert margins == pytest.approx(by_hand, abs=1e-5)
+
+
+def test_per_prompt_averages_pairs_that_share_a_prompt():
+    prompts = [PAIRS[0]["prompt"], PAIRS[1]["prompt"], PAIRS[0]["prompt"]]
+    assert align.per_prompt([1.0, 5.0, 3.0], prompts) == [2.0, 5.0]
+    with pytest.raises(ValueError, match="one prompt per value"):
+        align.per_prompt([1.0], prompts)

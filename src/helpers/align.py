@@ -10,6 +10,10 @@ model, trains it with the course's configuration of TRL's trainer (or :mod:`help
 * :func:`grpo_arm` and :func:`rloo_arm`: RL from verifiable rewards, TRL's ``GRPOTrainer`` and ``RLOOTrainer``
   against a task's own score, through :func:`trl_reward`.
 
+:func:`pair_margins` scores any model on held-out preference pairs teacher-forced (one forward pass per answer),
+the measurement that decides a comparison which a few generated answers cannot; :func:`per_prompt` averages it
+per prompt, since pairs of one prompt share answers and are not independent items.
+
 ``steps`` is the number of optimizer steps in every recipe, so arms can be given the same budget.
 """
 
@@ -21,6 +25,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from helpers import lm
 from helpers.memory import RssPeak, release_memory
 from helpers.models import load_model
 from helpers.ppo import PolicyWithValue, PPOSettings, train
@@ -39,6 +46,31 @@ from helpers.train import (
 )
 
 PAIR_KEYS = ("prompt", "chosen", "rejected")
+END_OF_TURN = "<|im_end|>"
+
+
+def pair_margins(model: Any, tokenizer: Any, pairs: Sequence[dict], *, batch_size: int = 16) -> np.ndarray:
+    """log π(chosen) − log π(rejected) per pair, each answer summed with its end of turn (as DPO scores it).
+
+    Positive where the model prefers the chosen answer; the difference of two models' margins on the same pairs
+    is their difference in log-ratio (the reference terms of DPO's implicit reward cancel).
+    """
+    prompts = [pair["prompt"] for pair in pairs]
+    sides = {side: lm.answer_logprobs(model, tokenizer, prompts,
+                                      [pair[side][0]["content"] + END_OF_TURN for pair in pairs],
+                                      reduce="sum", batch_size=batch_size)
+             for side in ("chosen", "rejected")}
+    return np.subtract(sides["chosen"], sides["rejected"])
+
+
+def per_prompt(values: Sequence[float], prompts: Sequence[Any]) -> list[float]:
+    """Mean of ``values`` per prompt, in first-seen order: the independent items when pairs share a prompt."""
+    if len(values) != len(prompts):
+        raise ValueError(f"one prompt per value: {len(prompts)} prompts for {len(values)} values")
+    groups: dict[str, list[float]] = {}
+    for prompt, value in zip(prompts, values, strict=True):
+        groups.setdefault(str(prompt), []).append(float(value))  # str: a chat prompt is a list of messages
+    return [float(np.mean(v)) for v in groups.values()]
 
 
 def _trl(trainer_class: Any) -> Callable[..., Any]:
