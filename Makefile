@@ -38,7 +38,8 @@ test: lint
 	$(BIN)/python -m pytest -q
 
 lab: $(INSTALLED)
-	$(BIN)/jupyter lab notebooks
+	# serve the repository root (so the notebooks' links to ../results and ../data resolve), open notebooks/
+	$(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)" --ServerApp.default_url=/lab/tree/notebooks
 
 clean-results:
 	rm -rf runs results/smoke results/cpu
